@@ -1,0 +1,43 @@
+"""Atomic file writes: write beside the target, fsync, then rename over it.
+
+A reader either sees the old file, the complete new one, or nothing; never a half-written file that
+later loads as valid. Every checkpoint, weight file and dataset in dreamenv is written through here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it onto ``target`` if the block succeeds.
+
+    The temporary file is removed if the block raises (or the process dies before the rename, in
+    which case only a ``.tmp-*`` file is left behind, which no loader accepts).
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> with atomic_path(d / "x.txt") as tmp:
+        ...     _ = tmp.write_text("hello")
+        >>> (d / "x.txt").read_text()
+        'hello'
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{target.name}.", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -1,0 +1,54 @@
+"""Generate argparse options from a config dataclass: field docstrings become ``--help`` text.
+
+Examples:
+    >>> import argparse
+    >>> from dreamenv.behaviour.sac import SACConfig
+    >>> p = argparse.ArgumentParser()
+    >>> add_dataclass_options(p, SACConfig)
+    >>> config_from_args(SACConfig, p.parse_args(["--total-steps", "10"])).total_steps
+    10
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import textwrap
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Attribute docstrings (a string literal right after a field) keyed by field name."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs = {}
+    for node, nxt in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)):
+            docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def add_dataclass_options(parser: argparse.ArgumentParser, cls: type) -> None:
+    """Add one ``--field-name`` option per field of dataclass ``cls`` (bool, int, float, str)."""
+    docs = field_docs(cls)
+    hints = {f.name: f.type for f in dataclasses.fields(cls)}
+    for f in dataclasses.fields(cls):
+        kind = {"int": int, "float": float, "str": str, "bool": bool}[str(hints[f.name])]
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{docs.get(f.name, '')} (default: {f.default})".strip()
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default,
+                                help=help_text)
+        else:
+            parser.add_argument(flag, type=kind, default=f.default, help=help_text)
+
+
+def config_from_args(cls: type[T], args: argparse.Namespace) -> T:
+    values: dict[str, Any] = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}
+    return cls(**values)

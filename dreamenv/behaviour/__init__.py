@@ -1,0 +1,44 @@
+"""Behaviour policies for the offline datasets: SAC training on the real env and the shipped actors.
+
+``behaviour_policy("hopper", "medium")`` returns a batch policy (``act(obs, rng) -> action``);
+levels are ``random``, ``medium`` and ``expert``, graded as D4RL grades its datasets.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+from dreamenv.behaviour.policy import (
+    WEIGHTS_DIR,
+    ActorPolicy,
+    RandomPolicy,
+    TanhGaussianActor,
+    load_actor,
+    save_actor,
+)
+from dreamenv.tasks import TASKS
+
+LEVELS = ("random", "medium", "expert")
+
+
+def weights_path(task: str, level: str):
+    """Path of the shipped weights for ``level`` (``medium`` or ``expert``) of ``task``."""
+    return WEIGHTS_DIR / f"{TASKS[task].env_id}-{level}.safetensors"
+
+
+def behaviour_policy(task: str, level: str, deterministic: bool = False):
+    """The shipped behaviour policy of ``task`` at ``level`` (one of :data:`LEVELS`)."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+    env_id = TASKS[task].env_id
+    if level == "random":
+        space = gym.make(env_id).action_space
+        return RandomPolicy(space.low, space.high)
+    if level not in LEVELS:
+        raise ValueError(f"unknown policy level {level!r}; known: {', '.join(LEVELS)}")
+    actor, info = load_actor(weights_path(task, level), env_id=env_id)
+    return ActorPolicy(actor, deterministic=deterministic, metadata=info)
+
+
+__all__ = ["LEVELS", "ActorPolicy", "RandomPolicy", "TanhGaussianActor", "behaviour_policy",
+           "load_actor", "save_actor", "weights_path"]

@@ -1,0 +1,188 @@
+"""The ``dreamenv`` command line: ``dreamenv --help`` lists the subcommands.
+
+Errors the user can fix (bad file, unknown name, mismatched checkpoint) print one line and exit 2;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from dreamenv._config_cli import add_dataclass_options, config_from_args
+
+
+def _dataset_file(name_or_path: str) -> Path:
+    """A path as given, or the cached file of a dataset name."""
+    from dreamenv.datasets.recipes import RECIPES, dataset_path
+
+    if name_or_path in RECIPES:
+        return dataset_path(name_or_path)
+    return Path(name_or_path)
+
+
+def _print_summary(path: Path, summary: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"file": str(path), **summary}, indent=2))
+        return
+    print(f"{path}")
+    for key, value in summary.items():
+        print(f"  {key:24s} {value:.3f}" if isinstance(value, float) else f"  {key:24s} {value}")
+
+
+def cmd_data_make(args: argparse.Namespace) -> None:
+    from dreamenv.datasets.hdf5 import load_hdf5
+    from dreamenv.datasets.recipes import make_dataset
+
+    start = time.time()
+    path = make_dataset(args.name, steps=args.steps, seed=args.seed, force=args.force,
+                        sac_run=args.sac_run)
+    dataset = load_hdf5(path)
+    summary = dataset.metadata.get("summary") or dataset.summary()
+    _print_summary(path, {**summary, "seconds": round(time.time() - start, 1)}, args.json)
+
+
+def cmd_data_info(args: argparse.Namespace) -> None:
+    from dreamenv.datasets.hdf5 import load_hdf5
+
+    path = _dataset_file(args.file)
+    dataset = load_hdf5(path)
+    summary = dataset.summary()
+    if not args.json:
+        summary = {"env_id": dataset.metadata.get("env_id", "unknown"), **summary}
+    _print_summary(path, summary, args.json)
+
+
+def cmd_data_list(args: argparse.Namespace) -> None:
+    from dreamenv.datasets.recipes import RECIPES, dataset_path
+
+    for name, recipe in RECIPES.items():
+        path = dataset_path(name)
+        state = "cached" if path.exists() else "not made"
+        size = "replay" if recipe.default_steps is None else f"{recipe.default_steps:,}"
+        print(f"{name:24s} {size:>10s}  {state:8s}  {recipe.description}")
+
+
+def cmd_data_export_minari(args: argparse.Namespace) -> None:
+    from dreamenv.datasets.hdf5 import load_hdf5
+    from dreamenv.datasets.minari import export_minari
+
+    dataset = load_hdf5(_dataset_file(args.file))
+    print(export_minari(dataset, args.id, overwrite=args.overwrite))
+
+
+def cmd_data_import_minari(args: argparse.Namespace) -> None:
+    from dreamenv.datasets.hdf5 import save_hdf5
+    from dreamenv.datasets.minari import import_minari
+
+    dataset = import_minari(args.id)
+    print(save_hdf5(dataset, args.out))
+
+
+def cmd_behaviour_train(args: argparse.Namespace) -> None:
+    import torch
+
+    from dreamenv.behaviour.sac import SACConfig, train_sac
+    from dreamenv.paths import data_dir
+
+    torch.set_num_threads(args.threads)
+    cfg = config_from_args(SACConfig, args)
+    out = Path(args.out) if args.out else data_dir() / "runs" / f"sac-{cfg.env_id}-seed{cfg.seed}"
+    result = train_sac(cfg, out)
+    print(json.dumps(result["evals"][-1:], indent=2))
+    print(f"run directory: {out}")
+
+
+def cmd_behaviour_select(args: argparse.Namespace) -> None:
+    from dreamenv.behaviour.select import select_policies
+
+    report = select_policies(args.run, args.out, episodes=args.episodes)
+    print(json.dumps(report, indent=2))
+
+
+def cmd_behaviour_evaluate(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from dreamenv.behaviour import behaviour_policy
+    from dreamenv.datasets.rollout import evaluate_returns
+    from dreamenv.tasks import TASKS
+
+    env_id = TASKS[args.task].env_id
+    for level in args.levels:
+        policy = behaviour_policy(args.task, level, deterministic=args.deterministic)
+        returns = evaluate_returns(policy, env_id, args.episodes, args.seed)
+        score = TASKS[args.task].normalized_score(float(np.mean(returns)))
+        print(f"{args.task}-{level:8s} return {returns.mean():8.1f} ± {returns.std():6.1f}"
+              f"  (normalised {score:5.1f}, {args.episodes} episodes)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from dreamenv.behaviour.sac import SACConfig
+
+    parser = argparse.ArgumentParser(
+        prog="dreamenv", description="Offline data -> diffusion dynamics model -> Gymnasium env.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = commands.add_parser("data", help="make, inspect, export and import offline datasets")
+    data_cmds = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    p = data_cmds.add_parser("make", help="generate a named dataset (cached; instant the 2nd time)")
+    p.add_argument("name", help="dataset name, e.g. hopper-medium (see `dreamenv data list`)")
+    p.add_argument("--steps", type=int, help="transitions (default: D4RL's size)")
+    p.add_argument("--seed", type=int, help="rollout seed (default: the recipe's)")
+    p.add_argument("--force", action="store_true", help="rebuild even if cached")
+    p.add_argument("--sac-run", help="behaviour SAC run directory (replay datasets)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_data_make)
+    p = data_cmds.add_parser("info", help="validate a D4RL-format HDF5 file and summarise it")
+    p.add_argument("file", help="an .hdf5 path or a dataset name")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_data_info)
+    p = data_cmds.add_parser("list", help="list the named datasets and whether they are cached")
+    p.set_defaults(func=cmd_data_list)
+    p = data_cmds.add_parser("export-minari", help="write a dataset as a local Minari dataset")
+    p.add_argument("file", help="an .hdf5 path or a dataset name")
+    p.add_argument("--id", required=True, help="Minari dataset id, e.g. dreamenv/hopper-medium-v0")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing Minari dataset")
+    p.set_defaults(func=cmd_data_export_minari)
+    p = data_cmds.add_parser("import-minari", help="read a local Minari dataset into an HDF5 file")
+    p.add_argument("id", help="Minari dataset id (looked up under $MINARI_DATASETS_PATH)")
+    p.add_argument("--out", required=True, help="output .hdf5 path")
+    p.set_defaults(func=cmd_data_import_minari)
+
+    beh = commands.add_parser("behaviour", help="train, select and evaluate behaviour policies")
+    beh_cmds = beh.add_subparsers(dest="behaviour_command", required=True, metavar="SUBCOMMAND")
+    p = beh_cmds.add_parser("train", help="train SAC on the real env (resumes if interrupted)")
+    add_dataclass_options(p, SACConfig)
+    p.add_argument("--out", help="run directory (default: $DREAMENV_DATA/runs/sac-ENV-seedN)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
+    p.set_defaults(func=cmd_behaviour_train)
+    p = beh_cmds.add_parser("select", help="pick expert and medium snapshots from a SAC run")
+    p.add_argument("run", help="SAC run directory")
+    p.add_argument("--out", default=None, help="weights directory (default: the package's)")
+    p.add_argument("--episodes", type=int, default=10)
+    p.set_defaults(func=cmd_behaviour_select)
+    p = beh_cmds.add_parser("evaluate", help="real-env returns of the shipped behaviour policies")
+    p.add_argument("--task", default="hopper")
+    p.add_argument("--levels", nargs="+", default=["random", "medium", "expert"])
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--deterministic", action="store_true", help="act with the mean action")
+    p.set_defaults(func=cmd_behaviour_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ValueError as e:  # DatasetError and every other user-fixable error derive from it
+        print(f"dreamenv: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""How each named dataset is made, and ``make_dataset`` which makes (or finds) it.
+
+Names follow D4RL: ``hopper-random``, ``-medium``, ``-expert`` are 1M transitions of a behaviour
+policy; ``-medium-replay`` is the SAC training buffer up to the step of the medium snapshot and
+``-full-replay`` the whole buffer; ``-medium-expert`` is medium and expert concatenated (2M).
+Files are cached under ``$DREAMENV_DATA/datasets`` and keyed by name, size and seed, so asking
+twice is instant.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib.metadata
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dreamenv.behaviour import behaviour_policy
+from dreamenv.behaviour.sac import SACConfig, train_sac
+from dreamenv.datasets.dataset import DatasetError, OfflineDataset
+from dreamenv.datasets.hdf5 import load_hdf5, save_hdf5
+from dreamenv.datasets.rollout import collect
+from dreamenv.paths import data_dir
+from dreamenv.tasks import TASKS
+
+
+class Source(enum.Enum):
+    """Where a dataset's transitions come from."""
+
+    ROLLOUT = "rollout"  # a fixed behaviour policy run in the real env
+    REPLAY = "replay"  # the behaviour-policy SAC run's replay buffer
+    MIXTURE = "mixture"  # other datasets concatenated
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named dataset. ``policy`` is a behaviour level for ROLLOUT, the level the buffer is
+    cut at for REPLAY (``None``: the whole run), unused for MIXTURE."""
+
+    name: str
+    task: str
+    source: Source
+    policy: str | None = None
+    seed: int = 0
+    default_steps: int | None = 1_000_000
+    parts: tuple[str, ...] = ()
+    description: str = ""
+
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in (
+    Recipe("hopper-random", "hopper", Source.ROLLOUT, "random", seed=0,
+           description="uniform random actions"),
+    Recipe("hopper-medium", "hopper", Source.ROLLOUT, "medium", seed=1,
+           description="the medium SAC snapshot, sampled actions"),
+    Recipe("hopper-expert", "hopper", Source.ROLLOUT, "expert", seed=2,
+           description="the expert SAC policy, sampled actions"),
+    Recipe("hopper-medium-replay", "hopper", Source.REPLAY, "medium", default_steps=None,
+           description="SAC replay buffer up to the medium snapshot"),
+    Recipe("hopper-full-replay", "hopper", Source.REPLAY, None, default_steps=None,
+           description="the whole SAC replay buffer"),
+    Recipe("hopper-medium-expert", "hopper", Source.MIXTURE, default_steps=2_000_000,
+           parts=("hopper-medium", "hopper-expert"), description="medium + expert, 1M each"),
+)}
+
+
+def dataset_path(name: str, steps: int | None = None, seed: int | None = None) -> Path:
+    """Cache path of a dataset; non-default sizes and seeds get their own file."""
+    recipe = get_recipe(name)
+    suffix = ""
+    if steps is not None and steps != recipe.default_steps:
+        suffix += f"-{steps}steps"
+    if seed is not None and seed != recipe.seed:
+        suffix += f"-seed{seed}"
+    return data_dir() / "datasets" / f"{name}{suffix}.hdf5"
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+def make_dataset(name: str, steps: int | None = None, seed: int | None = None,
+                 force: bool = False, sac_run: str | Path | None = None) -> Path:
+    """Make dataset ``name`` (or return the cached file) and return its path.
+
+    Args:
+        name: one of :data:`RECIPES`.
+        steps: number of transitions (default: the recipe's, D4RL's size); for replay datasets,
+            the first ``steps`` rows of the buffer.
+        seed: rollout seed (default: the recipe's); ignored by replay datasets, whose seed is the
+            SAC run's.
+        force: rebuild even if a valid cached file exists.
+        sac_run: directory of the behaviour SAC run (replay datasets); default
+            ``$DREAMENV_DATA/runs/sac-<env>-seed<seed>``, trained there first if missing.
+    """
+    recipe = get_recipe(name)
+    path = dataset_path(name, steps, seed)
+    if path.exists() and not force:
+        try:
+            load_hdf5(path)
+            return path
+        except DatasetError:
+            pass  # a damaged cache entry is rebuilt, not trusted
+    steps = recipe.default_steps if steps is None else steps
+    seed = recipe.seed if seed is None else seed
+    env_id = TASKS[recipe.task].env_id
+    if recipe.source is Source.ROLLOUT:
+        policy = behaviour_policy(recipe.task, recipe.policy)
+        arrays = collect(policy, env_id, steps, seed=seed, desc=name)
+        policy_info = getattr(policy, "metadata", None) or {"policy": "uniform random"}
+    elif recipe.source is Source.REPLAY:
+        arrays, policy_info = _replay_arrays(recipe, steps, sac_run)
+    else:
+        each = None if steps is None else steps // len(recipe.parts)
+        parts = [load_hdf5(make_dataset(p, each, seed if seed != recipe.seed else None))
+                 for p in recipe.parts]
+        arrays = {k: np.concatenate([p.arrays[k] for p in parts]) for k in parts[0].arrays}
+        policy_info = {"parts": [p.metadata.get("name") for p in parts]}
+    metadata = {"name": name, "env_id": env_id, "env_version": env_id.rsplit("-", 1)[-1],
+                "source": recipe.source.value, "description": recipe.description,
+                "policy": policy_info, "seed": seed, "libraries": library_versions()}
+    dataset = OfflineDataset(arrays, metadata)
+    dataset.metadata["summary"] = dataset.summary()
+    return save_hdf5(dataset, path)
+
+
+def _replay_arrays(recipe: Recipe, steps: int | None, sac_run: str | Path | None):
+    """Rows of the SAC run's buffer up to the medium snapshot's step (or all of them)."""
+    cfg = SACConfig(env_id=TASKS[recipe.task].env_id)
+    run = Path(sac_run) if sac_run else data_dir() / "runs" / f"sac-{cfg.env_id}-seed{cfg.seed}"
+    state_file = run / "checkpoint.json"
+    done = state_file.exists() and json.loads(state_file.read_text())["step"] >= cfg.total_steps
+    if not done and sac_run is None:
+        print(f"{recipe.name}: training the behaviour SAC run in {run} (about an hour; resumable)")
+        train_sac(cfg, run)
+    state = json.loads(state_file.read_text())
+    stop = state["step"]
+    policy_info: dict = {"sac_run": str(run), "sac_config": state["config"]}
+    if recipe.policy is not None:
+        info = behaviour_policy(recipe.task, recipe.policy).metadata
+        stop = int(info["step"])
+        policy_info["until"] = info
+        if state["config"]["seed"] != info.get("seed", state["config"]["seed"]):
+            raise DatasetError(f"{run}: SAC run seed differs from the shipped {recipe.policy} "
+                               "policy's; its buffer is not that policy's replay")
+        if state["step"] < stop:
+            raise DatasetError(f"{run}: run has {state['step']} steps, the {recipe.policy} "
+                               f"snapshot is at step {stop}; resume the run first")
+    if steps is not None:
+        stop = min(stop, steps)
+    with np.load(run / "buffer.npz", allow_pickle=False) as saved:
+        arrays = {k.replace("__", "/"): saved[k][:stop] for k in saved.files}
+    # The buffer ends mid-episode; close that episode as D4RL closes its last one.
+    arrays["timeouts"][-1] |= ~arrays["terminals"][-1]
+    return arrays, policy_info
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for pkg in ("dreamenv", "gymnasium", "mujoco", "numpy", "torch", "h5py"):
+        try:
+            versions[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            versions[pkg] = "not installed"
+    return versions

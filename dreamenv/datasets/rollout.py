@@ -1,0 +1,119 @@
+"""Run a batch policy in the real MuJoCo env and record D4RL-layout transitions.
+
+Shapes: ``N`` parallel envs, ``S`` observation size, ``A`` action size, ``Q``/``V`` qpos/qvel size.
+
+``collect`` steps N real envs in lockstep with one batched policy call per step and appends each
+episode to the output when it ends, so the output is one flat array per key with episodes stored
+contiguously (the layout every reader in dreamenv assumes). Given a seed the result is identical on
+every run: env ``i`` is reset with ``seed + i`` once and then continues its own generator; the policy
+draws its noise from a generator seeded with ``seed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import gymnasium as gym
+import numpy as np
+
+from dreamenv._progress import progress
+
+
+class BatchPolicy(Protocol):
+    def act(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray: ...
+
+
+def _snapshot(env: gym.Env) -> tuple[np.ndarray, np.ndarray]:
+    data = env.unwrapped.data
+    return data.qpos.copy(), data.qvel.copy()
+
+
+def collect(
+    policy: BatchPolicy,
+    env_id: str,
+    n_transitions: int,
+    seed: int,
+    n_envs: int = 16,
+    desc: str | None = None,
+    make_env: Callable[[], gym.Env] | None = None,
+) -> dict[str, np.ndarray]:
+    """Collect exactly ``n_transitions`` transitions of ``policy`` in ``env_id``.
+
+    The last stored episode is cut at ``n_transitions`` and marked as a timeout, as D4RL does.
+
+    Returns:
+        D4RL-layout arrays: observations/next_observations ``(n, S)`` float32, actions ``(n, A)``
+        float32, rewards ``(n,)`` float32, terminals/timeouts ``(n,)`` bool, ``infos/qpos``
+        ``(n, Q)`` and ``infos/qvel`` ``(n, V)`` float64 (the simulator state of ``observations``).
+    """
+    make = make_env or (lambda: gym.make(env_id))
+    envs = [make() for _ in range(n_envs)]
+    rng = np.random.default_rng(seed)
+    obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)])
+    open_eps: list[dict[str, list]] = [_empty_episode() for _ in envs]
+    done_eps: list[dict[str, list]] = []
+    stored = 0
+    with progress(total=n_transitions, desc=desc or f"collect {env_id}", unit="step") as bar:
+        while stored < n_transitions:
+            actions = np.asarray(policy.act(obs, rng), dtype=np.float32)
+            for i, env in enumerate(envs):
+                qpos, qvel = _snapshot(env)
+                next_obs, reward, terminated, truncated, _ = env.step(actions[i])
+                ep = open_eps[i]
+                for key, value in (("observations", obs[i].copy()), ("actions", actions[i]),
+                                   ("next_observations", next_obs), ("rewards", reward),
+                                   ("terminals", terminated), ("timeouts", truncated),
+                                   ("infos/qpos", qpos), ("infos/qvel", qvel)):
+                    ep[key].append(value)
+                if terminated or truncated:
+                    done_eps.append(ep)
+                    stored += len(ep["rewards"])
+                    bar.update(min(len(ep["rewards"]), max(0, n_transitions - bar.n)))
+                    open_eps[i] = _empty_episode()
+                    next_obs, _ = env.reset()
+                obs[i] = next_obs
+    for env in envs:
+        env.close()
+    out = {key: np.concatenate([np.asarray(ep[key]) for ep in done_eps])[:n_transitions]
+           for key in done_eps[0]}
+    out["timeouts"][-1] = not out["terminals"][-1]
+    return _cast(out)
+
+
+def _empty_episode() -> dict[str, list]:
+    keys = ("observations", "actions", "next_observations", "rewards", "terminals", "timeouts",
+            "infos/qpos", "infos/qvel")
+    return {k: [] for k in keys}
+
+
+def _cast(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    out = {}
+    for key, value in d.items():
+        if key in ("terminals", "timeouts"):
+            out[key] = value.astype(bool)
+        elif key.startswith("infos/"):
+            out[key] = value.astype(np.float64)
+        else:
+            out[key] = value.astype(np.float32)
+    return out
+
+
+def evaluate_returns(
+    policy: BatchPolicy, env_id: str, episodes: int, seed: int
+) -> np.ndarray:
+    """Undiscounted returns of ``episodes`` full episodes, env ``i`` reset with ``seed + i``."""
+    envs = [gym.make(env_id) for _ in range(episodes)]
+    rng = np.random.default_rng(seed)
+    obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)])
+    returns = np.zeros(episodes)
+    alive = np.ones(episodes, dtype=bool)
+    while alive.any():
+        actions = np.asarray(policy.act(obs, rng), dtype=np.float32)
+        for i in np.flatnonzero(alive):
+            obs[i], reward, terminated, truncated, _ = envs[i].step(actions[i])
+            returns[i] += reward
+            alive[i] = not (terminated or truncated)
+    for env in envs:
+        env.close()
+    return returns

@@ -1,0 +1,70 @@
+"""Named datasets: made by one call, cached, deterministic per seed, described by metadata."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import dreamenv.datasets.recipes as recipes
+from dreamenv.behaviour.sac import SACConfig, train_sac
+from dreamenv.datasets.dataset import DatasetError
+from dreamenv.datasets.hdf5 import load_hdf5
+from dreamenv.datasets.recipes import RECIPES, dataset_path, make_dataset
+
+
+def test_make_caches_and_is_deterministic(isolated_data_dir):
+    path = make_dataset("hopper-random", steps=300)
+    assert path == isolated_data_dir / "datasets" / "hopper-random-300steps.hdf5"
+    first = load_hdf5(path)
+    mtime = os.stat(path).st_mtime_ns
+    assert make_dataset("hopper-random", steps=300) == path  # cached: not rebuilt
+    assert os.stat(path).st_mtime_ns == mtime
+    rebuilt = load_hdf5(make_dataset("hopper-random", steps=300, force=True))
+    for key in first.arrays:
+        np.testing.assert_array_equal(first.arrays[key], rebuilt.arrays[key])
+    other = load_hdf5(make_dataset("hopper-random", steps=300, seed=5))
+    assert not np.array_equal(first["actions"], other["actions"])
+
+
+def test_metadata_says_where_the_data_came_from():
+    meta = load_hdf5(make_dataset("hopper-random", steps=300)).metadata
+    assert meta["name"] == "hopper-random" and meta["env_id"] == "Hopper-v5"
+    assert meta["env_version"] == "v5" and meta["seed"] == RECIPES["hopper-random"].seed
+    assert {"gymnasium", "mujoco", "numpy", "torch", "h5py"} <= set(meta["libraries"])
+    assert meta["summary"]["transitions"] == 300
+
+
+def test_damaged_cache_entry_is_rebuilt():
+    path = make_dataset("hopper-random", steps=300)
+    path.write_bytes(path.read_bytes()[:1000])
+    assert len(load_hdf5(make_dataset("hopper-random", steps=300))) == 300
+
+
+def test_interrupted_generation_leaves_nothing(monkeypatch):
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(recipes, "collect", crash)
+    with pytest.raises(KeyboardInterrupt):
+        make_dataset("hopper-random", steps=300)
+    path = dataset_path("hopper-random", 300)
+    assert not path.exists() and not list(path.parent.glob("*"))
+
+
+def test_unknown_name():
+    with pytest.raises(DatasetError, match="unknown dataset 'hopper-legendary'"):
+        make_dataset("hopper-legendary")
+
+
+def test_full_replay_is_the_sac_buffer(tmp_path):
+    cfg = SACConfig(total_steps=400, learning_starts=200, eval_every=400, checkpoint_every=400,
+                    batch_size=16, hidden=16, eval_episodes=1)
+    train_sac(cfg, tmp_path / "run")
+    dataset = load_hdf5(make_dataset("hopper-full-replay", sac_run=tmp_path / "run"))
+    assert len(dataset) == 400
+    with np.load(tmp_path / "run" / "buffer.npz") as buffer:
+        np.testing.assert_array_equal(dataset["actions"], buffer["actions"])
+    assert dataset["terminals"][-1] or dataset["timeouts"][-1]
+    assert dataset.metadata["source"] == "replay"

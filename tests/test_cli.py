@@ -1,0 +1,70 @@
+"""One smoke test per CLI command with a tiny budget, and the one-line errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dreamenv.cli import main
+
+
+def test_console_script_lists_subcommands():
+    beside_python = Path(sys.executable).parent / "dreamenv"
+    exe = str(beside_python) if beside_python.exists() else shutil.which("dreamenv")
+    assert exe, "the dreamenv console script is not installed (pip install -e .)"
+    out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
+    assert "data" in out and "behaviour" in out
+    out = subprocess.run([exe, "data", "--help"], capture_output=True, text=True).stdout
+    for sub in ("make", "info", "list", "export-minari", "import-minari"):
+        assert sub in out
+
+
+def test_data_make_then_info(capsys, isolated_data_dir):
+    assert main(["data", "make", "hopper-random", "--steps", "250", "--json"]) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert made["transitions"] == 250 and made["file"].startswith(str(isolated_data_dir))
+    assert main(["data", "info", made["file"], "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["transitions"] == 250 and info["episodes"] == made["episodes"]
+    assert "normalized_score_mean" in info
+    assert main(["data", "list"]) == 0
+    assert "hopper-medium-replay" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content", [b"", b"\x89HDF\r\n\x1a\n garbage", b"not hdf5 at all"])
+def test_data_info_on_a_bad_file_is_one_line(tmp_path, capsys, content):
+    bad = tmp_path / "bad.hdf5"
+    bad.write_bytes(content)
+    assert main(["data", "info", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dreamenv: error:") and "bad.hdf5" in err and "\n" not in err
+
+
+def test_unknown_dataset_name_is_one_line(capsys):
+    assert main(["data", "make", "hopper-legendary"]) == 2
+    assert "unknown dataset" in capsys.readouterr().err
+
+
+def test_minari_export_import_round_trip(tmp_path, capsys):
+    assert main(["data", "make", "hopper-random", "--steps", "200", "--json"]) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert main(["data", "export-minari", made["file"], "--id", "dreamenv/cli-test-v0"]) == 0
+    out = tmp_path / "back.hdf5"
+    assert main(["data", "import-minari", "dreamenv/cli-test-v0", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["data", "info", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["transitions"] == 200
+
+
+def test_behaviour_train_tiny(tmp_path, capsys):
+    args = ["behaviour", "train", "--total-steps", "200", "--learning-starts", "100",
+            "--eval-every", "200", "--checkpoint-every", "200", "--batch-size", "16",
+            "--hidden", "16", "--eval-episodes", "1", "--out", str(tmp_path / "run")]
+    assert main(args) == 0
+    assert (tmp_path / "run" / "snapshots" / "step_0000200.safetensors").exists()
+    assert "run directory" in capsys.readouterr().out
