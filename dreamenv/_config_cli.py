@@ -34,21 +34,26 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def add_dataclass_options(parser: argparse.ArgumentParser, cls: type) -> None:
-    """Add one ``--field-name`` option per field of dataclass ``cls`` (bool, int, float, str)."""
+def add_dataclass_options(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:
+    """Add one ``--{prefix}field-name`` option per field of dataclass ``cls`` (bool, int, float,
+    str); the value lands in ``args.{prefix}field_name``."""
     docs = field_docs(cls)
     hints = {f.name: f.type for f in dataclasses.fields(cls)}
     for f in dataclasses.fields(cls):
         kind = {"int": int, "float": float, "str": str, "bool": bool}[str(hints[f.name])]
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f"{docs.get(f.name, '')} (default: {f.default})".strip()
+        flag = "--" + (prefix + f.name).replace("_", "-")
+        # argparse %-formats help strings: a literal "%" in a docstring must be doubled.
+        help_text = f"{docs.get(f.name, '')} (default: {f.default})".strip().replace("%", "%%")
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default,
-                                help=help_text)
+                                help=help_text, dest=(prefix + f.name).replace("-", "_"))
         else:
-            parser.add_argument(flag, type=kind, default=f.default, help=help_text)
+            parser.add_argument(flag, type=kind, default=f.default, help=help_text,
+                                dest=(prefix + f.name).replace("-", "_"))
 
 
-def config_from_args(cls: type[T], args: argparse.Namespace) -> T:
-    values: dict[str, Any] = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}
+def config_from_args(cls: type[T], args: argparse.Namespace, prefix: str = "") -> T:
+    prefix = prefix.replace("-", "_")
+    values: dict[str, Any] = {f.name: getattr(args, prefix + f.name)
+                              for f in dataclasses.fields(cls)}
     return cls(**values)

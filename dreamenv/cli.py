@@ -99,7 +99,8 @@ def cmd_behaviour_train(args: argparse.Namespace) -> None:
 def cmd_behaviour_select(args: argparse.Namespace) -> None:
     from dreamenv.behaviour.select import select_policies
 
-    report = select_policies(args.run, args.out, episodes=args.episodes)
+    report = select_policies(args.run, args.out, episodes=args.episodes,
+                             best_only_as=args.best_only_as)
     print(json.dumps(report, indent=2))
 
 
@@ -119,8 +120,35 @@ def cmd_behaviour_evaluate(args: argparse.Namespace) -> None:
               f"  (normalised {score:5.1f}, {args.episodes} episodes)")
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    from dreamenv.models.diffusion import DiffusionConfig
+    from dreamenv.models.ensemble import EnsembleConfig
+    from dreamenv.training.common import ModelKind, TrainConfig
+    from dreamenv.training.run import train_model
+
+    kind = ModelKind(args.model)
+    model_cfg = (config_from_args(DiffusionConfig, args, "diffusion-")
+                 if kind is ModelKind.DIFFUSION else config_from_args(EnsembleConfig, args,
+                                                                      "ensemble-"))
+    out = train_model(kind, config_from_args(TrainConfig, args), model_cfg, args.out)
+    print(f"model checkpoint: {out}")
+
+
+def cmd_evaluate_model(args: argparse.Namespace) -> None:
+    from dreamenv.evaluation.accuracy import evaluate_models, format_table
+
+    report = evaluate_models(args.checkpoints, args.out, dataset=args.dataset,
+                             policy_file=args.policy, n_starts=args.starts,
+                             other_steps=args.other_steps, seed=args.seed)
+    print(format_table(report))
+    print(f"wrote {Path(args.out) / 'accuracy.json'} and accuracy.png")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from dreamenv.behaviour.sac import SACConfig
+    from dreamenv.models.diffusion import DiffusionConfig
+    from dreamenv.models.ensemble import EnsembleConfig
+    from dreamenv.training.common import ModelKind, TrainConfig
 
     parser = argparse.ArgumentParser(
         prog="dreamenv", description="Offline data -> diffusion dynamics model -> Gymnasium env.")
@@ -163,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="SAC run directory")
     p.add_argument("--out", default=None, help="weights directory (default: the package's)")
     p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--best-only-as", metavar="LEVEL",
+                   help="keep only the best snapshot, saved as LEVEL (e.g. other)")
     p.set_defaults(func=cmd_behaviour_select)
     p = beh_cmds.add_parser("evaluate", help="real-env returns of the shipped behaviour policies")
     p.add_argument("--task", default="hopper")
@@ -171,6 +201,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--deterministic", action="store_true", help="act with the mean action")
     p.set_defaults(func=cmd_behaviour_evaluate)
+
+    p = commands.add_parser("train", help="train a dynamics model (resumes if interrupted)")
+    p.add_argument("--model", choices=[k.value for k in ModelKind], default="diffusion")
+    p.add_argument("--out", required=True, help="checkpoint directory")
+    add_dataclass_options(p, TrainConfig)
+    add_dataclass_options(p.add_argument_group("diffusion model"), DiffusionConfig, "diffusion-")
+    add_dataclass_options(p.add_argument_group("ensemble model"), EnsembleConfig, "ensemble-")
+    p.set_defaults(func=cmd_train)
+
+    p = commands.add_parser("evaluate-model", help="open-loop error of models vs real episodes")
+    p.add_argument("checkpoints", nargs="+", help="model checkpoint directories")
+    p.add_argument("--out", required=True, help="directory for accuracy.json / accuracy.png")
+    p.add_argument("--dataset", help="dataset for held-out episodes (default: the training one)")
+    p.add_argument("--policy", help="policy file for unseen episodes (default: shipped 'other')")
+    p.add_argument("--starts", type=int, default=512, help="start states per episode set")
+    p.add_argument("--other-steps", type=int, default=20_000,
+                   help="real transitions collected from the unseen policy")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_evaluate_model)
     return parser
 
 

@@ -5,10 +5,15 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 from dreamenv.behaviour.policy import RandomPolicy
 from dreamenv.datasets.dataset import OfflineDataset
 from dreamenv.datasets.rollout import collect
+
+
+# Tiny networks: one thread is fastest and keeps timings steady when other jobs share the CPU.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,9 @@
 """Behaviour policies for the offline datasets: SAC training on the real env and the shipped actors.
 
-``behaviour_policy("hopper", "medium")`` returns a batch policy (``act(obs, rng) -> action``);
-levels are ``random``, ``medium`` and ``expert``, graded as D4RL grades its datasets.
+``behaviour_policy("hopper", "medium")`` returns a batch policy (``act(obs, rng) -> action``).
+The levels ``random``, ``medium`` and ``expert`` are graded as D4RL grades its datasets; ``other``
+is a policy from a SAC run with another seed that is in no dataset, for testing models on
+behaviour they never saw.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dreamenv.behaviour.policy import (
 )
 from dreamenv.tasks import TASKS
 
-LEVELS = ("random", "medium", "expert")
+LEVELS = ("random", "medium", "expert", "other")
 
 
 def weights_path(task: str, level: str):

@@ -29,8 +29,12 @@ def _evaluate(path: Path, env_id: str, episodes: int, seed: int) -> dict:
 
 
 def select_policies(run_dir: str | Path, out_dir: str | Path | None = None,
-                    episodes: int = 10, seed: int = 0) -> dict:
-    """Write ``<env>-expert`` and ``<env>-medium`` weights to ``out_dir``; return the report."""
+                    episodes: int = 10, seed: int = 0, best_only_as: str | None = None) -> dict:
+    """Write ``<env>-expert`` and ``<env>-medium`` weights to ``out_dir``; return the report.
+
+    With ``best_only_as="other"`` only the run's best snapshot is kept, saved under that level
+    (a policy from an independent run, for evaluating models on behaviour no dataset holds).
+    """
     run_dir, out_dir = Path(run_dir), Path(out_dir or WEIGHTS_DIR)
     state = json.loads((run_dir / "checkpoint.json").read_text())
     env_id, evals = state["config"]["env_id"], state["evals"]
@@ -40,6 +44,9 @@ def select_policies(run_dir: str | Path, out_dir: str | Path | None = None,
     top = sorted(evals, key=lambda e: -e["return_mean"])[:3]
     expert = max((_evaluate(snapshot[e["step"]], env_id, episodes, seed) for e in top),
                  key=lambda r: r["return_mean"])
+    if best_only_as:
+        _save(snapshot[expert["step"]], out_dir, env_id, best_only_as, expert, state["config"])
+        return {"env_id": env_id, "seed": state["config"]["seed"], best_only_as: expert}
     lo, hi = (f * expert["return_mean"] for f in MEDIUM_BAND)
     in_band = [e for e in evals if lo <= e["return_mean"] <= hi and e["step"] < expert["step"]]
     in_band.sort(key=lambda e: abs(e["return_mean"] - MEDIUM_TARGET * expert["return_mean"]))
@@ -56,14 +63,18 @@ def select_policies(run_dir: str | Path, out_dir: str | Path | None = None,
     report = {"env_id": env_id, "seed": state["config"]["seed"], "episodes": episodes,
               "eval_seed": seed, "expert": expert, "medium": medium}
     for level, result in (("expert", expert), ("medium", medium)):
-        actor, _ = load_actor(snapshot[result["step"]], env_id)
-        save_actor(actor, out_dir / f"{env_id}-{level}.safetensors", env_id, level=level,
-                   step=result["step"], seed=state["config"]["seed"],
-                   return_mean=result["return_mean"], return_std=result["return_std"],
-                   sac_config=state["config"])
+        _save(snapshot[result["step"]], out_dir, env_id, level, result, state["config"])
     random = _random_returns(env_id, episodes, seed)
     report["random"] = {"return_mean": float(random.mean()), "return_std": float(random.std())}
     return report
+
+
+def _save(snapshot: Path, out_dir: Path, env_id: str, level: str, result: dict,
+          sac_config: dict) -> None:
+    actor, _ = load_actor(snapshot, env_id)
+    save_actor(actor, out_dir / f"{env_id}-{level}.safetensors", env_id, level=level,
+               step=result["step"], seed=sac_config["seed"], return_mean=result["return_mean"],
+               return_std=result["return_std"], sac_config=sac_config)
 
 
 def _random_returns(env_id: str, episodes: int, seed: int) -> np.ndarray:

@@ -1,0 +1,159 @@
+"""Diffusion-Forcing dynamics model: denoise the next state delta and reward from pure noise.
+
+Shapes: ``B`` batch, ``L`` history length, ``S`` state size, ``A`` action size, ``D = S + 1``.
+
+Training (Diffusion Forcing): every context state token gets its own noise level, drawn
+log-uniformly in ``[context_sigma_min, context_sigma_max]``, and some past tokens are masked
+entirely; the target token (normalised ``s_{t+1} - s_t`` and ``r_t``) gets an EDM training level.
+At inference the context is held at one small "stabilisation" level ``history_noise``, so the
+model's own slightly-wrong past predictions look like what it was trained on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from dreamenv.models.denoiser import ContextEncoder, Denoiser
+from dreamenv.models.history import History
+from dreamenv.models.interface import Prediction
+from dreamenv.models.normalizer import Normalizer
+from dreamenv.models.sampler import sample
+from dreamenv.models.schedule import EDMSchedule
+
+
+@dataclass
+class DiffusionConfig:
+    """Architecture, Diffusion-Forcing noise and sampling defaults of the diffusion model."""
+
+    history_len: int = 4
+    """Past transitions in the context window (DIAMOND conditions on 4 frames)."""
+    hidden: int = 256
+    """Width of the context encoder and the denoiser."""
+    encoder_layers: int = 3
+    """Layers of the context encoder (run once per env step)."""
+    denoiser_blocks: int = 2
+    """Residual blocks of the denoiser (run once per denoising step): kept small for speed."""
+    context_sigma_min: float = 1e-3
+    """Lowest training noise level of a context token (1e-3 is clean for standardised states)."""
+    context_sigma_max: float = 1.0
+    """Highest training noise level of a context token that is not masked."""
+    mask_prob: float = 0.1
+    """Probability that a past context token is masked out entirely during training."""
+    sigma_min: float = 0.002
+    sigma_max: float = 5.0
+    """EDM sampling range; 5 is pure noise for standardised targets."""
+    rho: float = 7.0
+    p_mean: float = -1.2
+    p_std: float = 1.2
+    denoising_steps: int = 3
+    """Default sampling steps (Euler): see benchmarks/model_accuracy.py for the trade-off."""
+    history_noise: float = 0.02
+    """Default stabilisation noise level of the context at inference."""
+
+    def schedule(self) -> EDMSchedule:
+        return EDMSchedule(self.sigma_min, self.sigma_max, self.rho, 1.0, self.p_mean, self.p_std)
+
+
+class DiffusionDynamics(nn.Module):
+    """The diffusion dynamics model behind the ``DynamicsModel`` interface."""
+
+    kind = "diffusion"
+
+    def __init__(self, cfg: DiffusionConfig, state_dim: int, action_dim: int,
+                 state_norm: Normalizer | None = None, target_norm: Normalizer | None = None):
+        super().__init__()
+        self.cfg, self.state_dim, self.action_dim = cfg, state_dim, action_dim
+        self.history_len = cfg.history_len
+        self.schedule = cfg.schedule()
+        self.state_norm = state_norm or Normalizer.empty(state_dim)
+        self.target_norm = target_norm or Normalizer.empty(state_dim + 1)
+        self.encoder = ContextEncoder(cfg.history_len, state_dim, action_dim, cfg.hidden,
+                                      cfg.encoder_layers)
+        self.denoiser = Denoiser(state_dim + 1, cfg.hidden, cfg.denoiser_blocks, self.schedule)
+
+    def config_dict(self) -> dict:
+        return asdict(self.cfg)
+
+    # -- training -------------------------------------------------------------------------
+    def loss(self, history: History, action: torch.Tensor, next_state: torch.Tensor,
+             reward: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """EDM-weighted denoising loss with independent per-token context noise."""
+        b, tokens = history.valid.shape
+        cfg = self.cfg
+        # 1. Per-token context noise levels, log-uniform; masked tokens read as pure noise.
+        u = torch.rand(b, tokens, generator=generator)
+        ctx_sigma = cfg.context_sigma_min * (cfg.context_sigma_max / cfg.context_sigma_min) ** u
+        drop = torch.rand(b, tokens, generator=generator) < cfg.mask_prob
+        drop[:, -1] = False  # the current state is always shown
+        masked = drop | ~history.valid
+        # 2. The target token at an EDM training level.
+        x0 = self.target_norm.normalize(
+            torch.cat([next_state - history.current, reward[:, None]], -1))
+        sigma = self.schedule.training_sigmas(b, generator)
+        noisy = x0 + sigma[:, None] * torch.randn(x0.shape, generator=generator)
+        cond = self._condition(history, action, ctx_sigma, masked, generator)
+        denoised = self.denoiser(noisy, sigma, cond)
+        weight = self.schedule.loss_weight(sigma)
+        return (weight[:, None] * (denoised - x0) ** 2).mean()
+
+    # -- inference ------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, history: History, action: torch.Tensor,
+                generator: torch.Generator | None = None, steps: int | None = None,
+                history_noise: float | None = None, heun: bool = False) -> Prediction:
+        """Sample the next state and reward.
+
+        Args:
+            history: the context window (``history_len`` must match the model's).
+            action: ``(B, A)`` the action taken in ``history.current``.
+            generator: source of all noise (context stabilisation noise and sampling noise).
+            steps: denoising steps, 1..50 (default ``cfg.denoising_steps``).
+            history_noise: stabilisation level of the context (default ``cfg.history_noise``).
+            heun: use Heun's 2nd-order steps (twice the network calls).
+
+        ``uncertainty`` is the distance, in normalised units, between the sample and the
+        denoiser's first estimate of the mean: a one-sample estimate of the predictive spread
+        that costs no extra network call (0 with a single step).
+        """
+        steps = self.cfg.denoising_steps if steps is None else steps
+        if not 1 <= steps <= 50:
+            raise ValueError(f"denoising steps must be in 1..50, got {steps}")
+        level = self.cfg.history_noise if history_noise is None else history_noise
+        b = action.shape[0]
+        # Below the lowest trained level a token is as good as clean: show it at that level.
+        ctx_sigma = torch.full(history.valid.shape, max(float(level), self.cfg.context_sigma_min))
+        cond = self._condition(history, action, ctx_sigma, ~history.valid, generator)
+        first_estimate: list[torch.Tensor] = []
+
+        def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            out = self.denoiser(x, sigma, cond)
+            if not first_estimate:
+                first_estimate.append(out)
+            return out
+
+        x = sample(denoise, (b, self.state_dim + 1), self.schedule.sampling_sigmas(steps),
+                   generator, heun=heun)
+        uncertainty = (x - first_estimate[0]).norm(dim=-1)
+        out = self.target_norm.denormalize(x)
+        return Prediction(history.current + out[:, :-1], out[:, -1], uncertainty)
+
+    def _condition(self, history: History, action: torch.Tensor, ctx_sigma: torch.Tensor,
+                   masked: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """Noise the context tokens at their levels, mask some, encode: ``(B, H)``."""
+        states = self.state_norm.normalize(history.states)  # (B, L+1, S)
+        noise = torch.randn(states.shape, generator=generator)
+        states = torch.where(masked[..., None], 0.0, states + ctx_sigma[..., None] * noise)
+        ctx_sigma = torch.where(masked, self.schedule.sigma_max, ctx_sigma)
+        past_actions = torch.where(masked[:, :-1, None], 0.0, history.actions)
+        return self.denoiser.condition(self.encoder(states, ctx_sigma, past_actions, action))
+
+
+def fit_normalizers(observations: np.ndarray, next_observations: np.ndarray,
+                    rewards: np.ndarray) -> tuple[Normalizer, Normalizer]:
+    """State and target (delta, reward) normalisers from training arrays."""
+    targets = np.concatenate([next_observations - observations, rewards[:, None]], 1)
+    return Normalizer.fit(observations), Normalizer.fit(targets)

@@ -1,0 +1,95 @@
+"""The history window every dynamics model is conditioned on, and how it is cut from a dataset.
+
+Shapes: ``B`` batch, ``L`` history length (past transitions), ``S`` state size, ``A`` action size.
+For a batch row whose current state is ``s_t`` (dataset row ``i``), the window is::
+
+    token k          0          1         ...   L-1        L
+    states[:, k]     s_{t-L}    s_{t-L+1} ...   s_{t-1}    s_t       (current state, last)
+    actions[:, k]    a_{t-L}    a_{t-L+1} ...   a_{t-1}    -         (a_t is predict's argument)
+    valid[:, k]      False where step t-L+k lies before the start of the episode
+
+so ``actions[:, k]`` is the action taken *in* ``states[:, k]``. Invalid tokens hold zeros; models
+treat them as fully masked (Diffusion Forcing's "noise as masking"). The env's rolling buffer keeps
+exactly this window and shifts it left by one token per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class History:
+    """A batch of history windows (see the module docstring for the alignment)."""
+
+    states: torch.Tensor  # (B, L+1, S)
+    actions: torch.Tensor  # (B, L, A)
+    valid: torch.Tensor  # (B, L+1) bool
+
+    @property
+    def current(self) -> torch.Tensor:
+        """``(B, S)`` the current state ``s_t``."""
+        return self.states[:, -1]
+
+    @classmethod
+    def start(cls, state: torch.Tensor, history_len: int, action_dim: int) -> History:
+        """A window holding only the current state: the first step of an episode.
+
+        Examples:
+            >>> h = History.start(torch.ones(2, 3), history_len=2, action_dim=1)
+            >>> h.states.shape, h.valid.tolist()
+            (torch.Size([2, 3, 3]), [[False, False, True], [False, False, True]])
+        """
+        b, s = state.shape
+        states = torch.zeros(b, history_len + 1, s, dtype=state.dtype)
+        states[:, -1] = state
+        valid = torch.zeros(b, history_len + 1, dtype=torch.bool)
+        valid[:, -1] = True
+        return cls(states, torch.zeros(b, history_len, action_dim, dtype=state.dtype), valid)
+
+    def push(self, action: torch.Tensor, next_state: torch.Tensor) -> History:
+        """The window one step later: ``action`` was taken in the current state, giving
+        ``next_state``. Returns a new window; ``self`` is unchanged."""
+        states = torch.cat([self.states[:, 1:], next_state[:, None]], 1)
+        actions = torch.cat([self.actions[:, 1:], action[:, None]], 1)
+        valid = torch.cat([self.valid[:, 1:], torch.ones_like(self.valid[:, :1])], 1)
+        return History(states, actions, valid)
+
+    def __getitem__(self, rows) -> History:
+        return History(self.states[rows], self.actions[rows], self.valid[rows])
+
+
+def episode_starts(terminals: np.ndarray, timeouts: np.ndarray) -> np.ndarray:
+    """``(N,)`` index of the first row of each row's episode.
+
+    Examples:
+        >>> episode_starts(np.array([0, 1, 0, 0]), np.array([0, 0, 0, 0])).tolist()
+        [0, 0, 2, 2]
+    """
+    ends = np.asarray(terminals, bool) | np.asarray(timeouts, bool)
+    first = np.concatenate([[True], ends[:-1]])
+    return np.maximum.accumulate(np.where(first, np.arange(len(ends)), 0))
+
+
+def dataset_windows(observations: np.ndarray, actions: np.ndarray, starts: np.ndarray,
+                    rows: np.ndarray, history_len: int) -> History:
+    """History windows whose current state is ``observations[rows]``, padded at episode starts.
+
+    Examples:
+        >>> obs = np.arange(5, dtype=np.float32)[:, None]
+        >>> starts = np.array([0, 0, 0, 3, 3])
+        >>> h = dataset_windows(obs, obs, starts, np.array([1, 3]), history_len=2)
+        >>> h.states[..., 0].tolist(), h.valid.tolist()
+        ([[0.0, 0.0, 1.0], [0.0, 0.0, 3.0]], [[False, True, True], [False, False, True]])
+    """
+    offsets = np.arange(-history_len, 1)  # (L+1,)
+    idx = rows[:, None] + offsets  # (B, L+1)
+    valid = idx >= starts[rows][:, None]
+    idx = np.where(valid, idx, rows[:, None])
+    states = np.where(valid[..., None], observations[idx], 0.0)
+    past = np.where(valid[:, :-1, None], actions[idx[:, :-1]], 0.0)
+    return History(torch.as_tensor(states, dtype=torch.float32),
+                   torch.as_tensor(past, dtype=torch.float32), torch.as_tensor(valid))

@@ -1,0 +1,107 @@
+"""What both training loops share: the config, resumable state files, and the run log."""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from dreamenv._atomic import atomic_path
+from dreamenv.datasets.dataset import OfflineDataset
+from dreamenv.datasets.hdf5 import load_hdf5
+
+
+class ModelKind(enum.Enum):
+    DIFFUSION = "diffusion"
+    ENSEMBLE = "ensemble"
+
+
+@dataclass
+class TrainConfig:
+    """How a dynamics model is trained (model architecture lives in its own config)."""
+
+    dataset: str = "hopper-full-replay"
+    """Dataset name (made if missing) or path to a D4RL-format HDF5 file."""
+    seed: int = 0
+    holdout_fraction: float = 0.1
+    """Share of episodes held out for validation, early stopping and elite selection."""
+    batch_size: int = 256
+    diffusion_steps: int = 100_000
+    """Gradient steps of the diffusion model."""
+    diffusion_lr: float = 3e-4
+    ema_decay: float = 0.999
+    """EMA of the diffusion weights; the EMA weights are the ones saved for inference."""
+    ensemble_lr: float = 1e-3
+    ensemble_max_epochs: int = 400
+    """Upper bound only: the ensemble stops early when the held-out loss stops improving."""
+    ensemble_patience: int = 5
+    """Epochs without a >1% held-out improvement of any member before stopping (MBPO: 5)."""
+    eval_every: int = 2_000
+    """Diffusion steps between held-out evaluations."""
+    checkpoint_every: int = 5_000
+    """Diffusion steps between resumable checkpoints (the ensemble checkpoints every epoch)."""
+    threads: int = 2
+    """torch CPU threads."""
+
+
+def load_training_dataset(name_or_path: str) -> tuple[OfflineDataset, str]:
+    """Load a dataset by path, or by name (making it first if needed)."""
+    from dreamenv.datasets.recipes import RECIPES, make_dataset
+
+    if name_or_path in RECIPES:
+        return load_hdf5(make_dataset(name_or_path)), name_or_path
+    dataset = load_hdf5(name_or_path)
+    return dataset, str(dataset.metadata.get("name", Path(name_or_path).stem))
+
+
+class RunState:
+    """The resumable part of a training run in ``out_dir``: ``train_state.pt`` (tensors only,
+    loaded with ``weights_only=True``) and ``train_state.json`` (counters, log, config)."""
+
+    def __init__(self, out_dir: Path, config: dict):
+        self.out_dir, self.config = out_dir, config
+        self.tensor_file = out_dir / "train_state.pt"
+        self.json_file = out_dir / "train_state.json"
+
+    def load(self) -> tuple[dict, dict] | None:
+        if not self.json_file.exists():
+            return None
+        meta = json.loads(self.json_file.read_text())
+        if meta["config"] != self.config:
+            raise ValueError(f"{self.out_dir}: holds a run with another config; use a new --out")
+        return torch.load(self.tensor_file, weights_only=True), meta
+
+    def save(self, tensors: dict, meta: dict) -> None:
+        with atomic_path(self.tensor_file) as tmp:
+            torch.save(tensors, tmp)
+        with atomic_path(self.json_file) as tmp:
+            tmp.write_text(json.dumps({**meta, "config": self.config}))
+
+
+def run_config(train: TrainConfig, kind: ModelKind, model_cfg: object) -> dict:
+    return {"train": asdict(train), "kind": kind.value, "model": asdict(model_cfg)}
+
+
+def plot_log(log: list[dict], keys: tuple[str, ...], path: Path, x: str, title: str) -> None:
+    """Training curves as a PNG (one line per key present in the log)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key in keys:
+        pts = [(r[x], r[key]) for r in log if key in r]
+        if pts:
+            ax.plot(*zip(*pts), label=key)
+    ax.set_xlabel(x)
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)

@@ -1,0 +1,73 @@
+"""Training data for dynamics models: held-out episodes and batches of history windows.
+
+Shapes: ``N`` rows, ``B`` batch, ``L`` history length, ``S`` state size, ``A`` action size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dreamenv.datasets.dataset import OfflineDataset
+from dreamenv.models.history import History, dataset_windows, episode_starts
+
+
+@dataclass
+class Batch:
+    history: History
+    action: torch.Tensor  # (B, A)
+    next_state: torch.Tensor  # (B, S)
+    reward: torch.Tensor  # (B,)
+    terminal: torch.Tensor  # (B,) float 0/1
+
+
+class TransitionData:
+    """A dataset split by whole episodes into training and held-out rows.
+
+    Args:
+        dataset: D4RL-layout data.
+        holdout_fraction: share of episodes kept out of training (at least one episode).
+        seed: which episodes are held out.
+    """
+
+    def __init__(self, dataset: OfflineDataset, holdout_fraction: float = 0.1, seed: int = 0):
+        self.obs = dataset["observations"]
+        self.next_obs = dataset["next_observations"]
+        self.actions = dataset["actions"]
+        self.rewards = dataset["rewards"]
+        self.terminals = dataset["terminals"]
+        self.starts = episode_starts(dataset["terminals"], dataset["timeouts"])
+        episodes = dataset.episodes
+        n_held = max(1, int(round(holdout_fraction * len(episodes))))
+        if n_held >= len(episodes):
+            raise ValueError(f"{len(episodes)} episode(s) cannot be split into training and "
+                             "held-out episodes; use a larger dataset")
+        held = np.random.default_rng(seed).choice(len(episodes), n_held, replace=False)
+        is_held = np.zeros(len(dataset), bool)
+        for start, stop in episodes[np.sort(held)]:
+            is_held[start:stop] = True
+        self.train_rows = np.flatnonzero(~is_held)
+        self.holdout_rows = np.flatnonzero(is_held)
+        self.holdout_episodes = episodes[np.sort(held)]
+        self.fingerprint = dataset_fingerprint(dataset)
+
+    def batch(self, rows: np.ndarray, history_len: int) -> Batch:
+        return Batch(
+            dataset_windows(self.obs, self.actions, self.starts, rows, history_len),
+            torch.as_tensor(self.actions[rows]),
+            torch.as_tensor(self.next_obs[rows]),
+            torch.as_tensor(self.rewards[rows]),
+            torch.as_tensor(self.terminals[rows], dtype=torch.float32),
+        )
+
+
+def dataset_fingerprint(dataset: OfflineDataset) -> str:
+    """SHA-256 of the transition arrays: names the exact data a model was trained on."""
+    digest = hashlib.sha256()
+    for key in ("observations", "actions", "next_observations", "rewards", "terminals",
+                "timeouts"):
+        digest.update(np.ascontiguousarray(dataset[key]).tobytes())
+    return digest.hexdigest()

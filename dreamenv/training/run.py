@@ -1,0 +1,35 @@
+"""``train_model``: dataset -> split -> termination head -> the chosen model's training loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from dreamenv.models.diffusion import DiffusionConfig
+from dreamenv.models.ensemble import EnsembleConfig
+from dreamenv.models.termination import LearnedTermination
+from dreamenv.training.common import ModelKind, TrainConfig, load_training_dataset
+from dreamenv.training.data import TransitionData
+from dreamenv.training.diffusion import train_diffusion
+from dreamenv.training.ensemble import train_ensemble
+
+
+def train_model(kind: ModelKind, train: TrainConfig, model_cfg: DiffusionConfig | EnsembleConfig,
+                out_dir: str | Path) -> Path:
+    """Train a dynamics model of ``kind`` on ``train.dataset`` into ``out_dir`` (resumable)."""
+    torch.set_num_threads(train.threads)
+    dataset, name = load_training_dataset(train.dataset)
+    env_id = dataset.metadata.get("env_id")
+    if not env_id:
+        raise ValueError(f"{train.dataset}: dataset metadata has no env_id; cannot tell which "
+                         "task it is (add metadata/env_id to the file)")
+    data = TransitionData(dataset, train.holdout_fraction, train.seed)
+    info = {"name": name, "sha256": data.fingerprint, "transitions": len(dataset),
+            "train_rows": len(data.train_rows), "holdout_rows": len(data.holdout_rows)}
+    rows = data.train_rows
+    torch.manual_seed(train.seed)  # the head's initial weights: same on a resumed run
+    termination = LearnedTermination(data.obs.shape[1])
+    termination.fit(data.next_obs[rows], data.terminals[rows], seed=train.seed)
+    loop = train_diffusion if kind is ModelKind.DIFFUSION else train_ensemble
+    return loop(train, model_cfg, data, env_id, info, out_dir, termination)

@@ -1,0 +1,71 @@
+"""The diffusion model's predict contract: shapes, reproducibility, cost structure, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dreamenv.models.diffusion import DiffusionConfig, DiffusionDynamics
+from dreamenv.models.history import History
+
+S, A, L = 11, 3, 4
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return DiffusionDynamics(DiffusionConfig(history_len=L, hidden=32, encoder_layers=1), S, A)
+
+
+def _history(b=6):
+    gen = torch.Generator().manual_seed(1)
+    h = History(torch.randn(b, L + 1, S, generator=gen), torch.rand(b, L, A, generator=gen),
+                torch.ones(b, L + 1, dtype=torch.bool))
+    h.valid[0, :2] = False
+    return h
+
+
+def test_shapes_and_reproducibility(model):
+    h, a = _history(), torch.zeros(6, A)
+    p1 = model.predict(h, a, torch.Generator().manual_seed(3))
+    p2 = model.predict(h, a, torch.Generator().manual_seed(3))
+    p3 = model.predict(h, a, torch.Generator().manual_seed(4))
+    assert p1.next_state.shape == (6, S) and p1.reward.shape == (6,)
+    assert p1.uncertainty.shape == (6,) and torch.all(p1.uncertainty >= 0)
+    assert torch.equal(p1.next_state, p2.next_state) and torch.equal(p1.reward, p2.reward)
+    assert not torch.equal(p1.next_state, p3.next_state)
+
+
+def test_context_is_encoded_once_per_step_not_per_denoising_step(model):
+    calls = {"encoder": 0, "denoiser": 0}
+    model.encoder.register_forward_hook(lambda *_: calls.__setitem__("encoder",
+                                                                      calls["encoder"] + 1))
+    model.denoiser.register_forward_hook(lambda *_: calls.__setitem__("denoiser",
+                                                                       calls["denoiser"] + 1))
+    model.predict(_history(), torch.zeros(6, A), steps=5)
+    assert calls == {"encoder": 1, "denoiser": 5}
+
+
+def test_steps_out_of_range(model):
+    for steps in (0, 51):
+        with pytest.raises(ValueError, match="denoising steps"):
+            model.predict(_history(), torch.zeros(6, A), steps=steps)
+
+
+def test_invalid_history_tokens_are_ignored(model):
+    """Whatever garbage sits in a masked token, the prediction is the same."""
+    h, a = _history(), torch.zeros(6, A)
+    garbage = History(h.states.clone(), h.actions.clone(), h.valid)
+    garbage.states[0, :2] = 1e6
+    garbage.actions[0, :2] = -7
+    p = model.predict(h, a, torch.Generator().manual_seed(0))
+    q = model.predict(garbage, a, torch.Generator().manual_seed(0))
+    assert torch.equal(p.next_state, q.next_state)
+
+
+def test_loss_is_finite_and_has_gradients(model):
+    h = _history()
+    loss = model.loss(h, torch.zeros(6, A), torch.randn(6, S), torch.randn(6))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None for p in model.encoder.parameters())
