@@ -68,3 +68,36 @@ def test_behaviour_train_tiny(tmp_path, capsys):
     assert main(args) == 0
     assert (tmp_path / "run" / "snapshots" / "step_0000200.safetensors").exists()
     assert "run directory" in capsys.readouterr().out
+
+
+def test_train_and_evaluate_model_tiny(hopper_random, tmp_path, capsys):
+    from dreamenv.behaviour.policy import TanhGaussianActor, save_actor
+    from dreamenv.datasets.hdf5 import save_hdf5
+
+    data = save_hdf5(hopper_random, tmp_path / "data.hdf5")
+    common = ["--dataset", str(data), "--threads", "1", "--holdout-fraction", "0.2",
+              "--batch-size", "16"]
+    assert main(["train", "--model", "diffusion", "--out", str(tmp_path / "diff"), *common,
+                 "--diffusion-steps", "30", "--eval-every", "10", "--checkpoint-every", "10",
+                 "--diffusion-hidden", "16", "--diffusion-encoder-layers", "1"]) == 0
+    assert main(["train", "--model", "ensemble", "--out", str(tmp_path / "ens"), *common,
+                 "--ensemble-max-epochs", "2", "--ensemble-hidden", "8",
+                 "--ensemble-members", "3", "--ensemble-elites", "2"]) == 0
+    policy = tmp_path / "policy.safetensors"
+    save_actor(TanhGaussianActor(11, 3, (8,)), policy, "Hopper-v5", step=0)
+    assert main(["evaluate-model", str(tmp_path / "diff"), str(tmp_path / "ens"),
+                 "--out", str(tmp_path / "eval"), "--policy", str(policy), "--starts", "16",
+                 "--other-steps", "300"]) == 0
+    out = capsys.readouterr().out
+    assert "h=200" in out and "ensemble ens (sample)" in out and "diffusion diff" in out
+    report = json.loads((tmp_path / "eval" / "accuracy.json").read_text())
+    assert set(report["results"]) == {"held-out episodes (in data)",
+                                      "other policy (not in data)"}
+    assert report["same_data_as_training"] is True
+    assert (tmp_path / "eval" / "accuracy.png").stat().st_size > 1000
+
+
+def test_train_on_a_checkpoint_of_another_kind_is_one_line(tmp_path, capsys):
+    assert main(["evaluate-model", str(tmp_path / "nothing"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "not a model checkpoint" in err and "\n" not in err.strip()

@@ -91,7 +91,7 @@ def make_dataset(name: str, steps: int | None = None, seed: int | None = None,
         steps: number of transitions (default: the recipe's, D4RL's size); for replay datasets,
             the first ``steps`` rows of the buffer.
         seed: rollout seed (default: the recipe's); ignored by replay datasets, whose seed is the
-            SAC run's.
+            SAC run's; a mixture passes it to its parts (default: each part's own).
         force: rebuild even if a valid cached file exists.
         sac_run: directory of the behaviour SAC run (replay datasets); default
             ``$DREAMENV_DATA/runs/sac-<env>-seed<seed>``, trained there first if missing.
@@ -104,6 +104,7 @@ def make_dataset(name: str, steps: int | None = None, seed: int | None = None,
             return path
         except DatasetError:
             pass  # a damaged cache entry is rebuilt, not trusted
+    user_seed = seed
     steps = recipe.default_steps if steps is None else steps
     seed = recipe.seed if seed is None else seed
     env_id = TASKS[recipe.task].env_id
@@ -115,8 +116,7 @@ def make_dataset(name: str, steps: int | None = None, seed: int | None = None,
         arrays, policy_info = _replay_arrays(recipe, steps, sac_run)
     else:
         each = None if steps is None else steps // len(recipe.parts)
-        parts = [load_hdf5(make_dataset(p, each, seed if seed != recipe.seed else None))
-                 for p in recipe.parts]
+        parts = [load_hdf5(make_dataset(p, each, user_seed)) for p in recipe.parts]
         arrays = {k: np.concatenate([p.arrays[k] for p in parts]) for k in parts[0].arrays}
         policy_info = {"parts": [p.metadata.get("name") for p in parts]}
     metadata = {"name": name, "env_id": env_id, "env_version": env_id.rsplit("-", 1)[-1],

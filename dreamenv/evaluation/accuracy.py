@@ -46,7 +46,7 @@ def evaluation_episodes(config: dict, dataset: str | None, policy_file: str | No
                                                               dict]:
     """The two episode sets, the training data's state std, and notes for the report."""
     train_cfg = config["training"]["config"]["train"]
-    data_name = dataset or config["dataset"]["name"]
+    data_name = dataset or config["dataset"]["source"]
     data, _ = load_training_dataset(data_name)
     split = TransitionData(data, train_cfg["holdout_fraction"], train_cfg["seed"])
     notes = {"dataset": data_name, "same_data_as_training":

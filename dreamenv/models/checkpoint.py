@@ -38,7 +38,8 @@ def _split_normalizers(module: torch.nn.Module) -> tuple[dict, dict]:
     """State dict without normaliser buffers, and those buffers as JSON-able lists."""
     weights, norms = {}, {}
     for key, value in module.state_dict().items():
-        if "norm." in key and key.rsplit(".", 1)[-1] in ("mean", "std"):
+        owner, _, leaf = key.rpartition(".")
+        if owner.endswith(("norm", "bounds")) and leaf in ("mean", "std", "low", "high"):
             norms[key] = value.tolist()
         else:
             weights[key] = value.detach().contiguous().clone()

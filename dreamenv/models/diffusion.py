@@ -20,7 +20,7 @@ from torch import nn
 from dreamenv.models.denoiser import ContextEncoder, Denoiser
 from dreamenv.models.history import History
 from dreamenv.models.interface import Prediction
-from dreamenv.models.normalizer import Normalizer
+from dreamenv.models.normalizer import Normalizer, StateBounds
 from dreamenv.models.sampler import sample
 from dreamenv.models.schedule import EDMSchedule
 
@@ -35,12 +35,15 @@ class DiffusionConfig:
     """Width of the context encoder and the denoiser."""
     encoder_layers: int = 3
     """Layers of the context encoder (run once per env step)."""
-    denoiser_blocks: int = 2
+    denoiser_blocks: int = 3
     """Residual blocks of the denoiser (run once per denoising step): kept small for speed."""
     context_sigma_min: float = 1e-3
     """Lowest training noise level of a context token (1e-3 is clean for standardised states)."""
     context_sigma_max: float = 1.0
-    """Highest training noise level of a context token that is not masked."""
+    """Highest training noise level of a past context token that is not masked."""
+    current_sigma_max: float = 0.1
+    """Highest training noise level of the current-state token: it is always shown, and the
+    delta is predicted relative to it, so it is only ever lightly noised."""
     mask_prob: float = 0.1
     """Probability that a past context token is masked out entirely during training."""
     sigma_min: float = 0.002
@@ -64,13 +67,15 @@ class DiffusionDynamics(nn.Module):
     kind = "diffusion"
 
     def __init__(self, cfg: DiffusionConfig, state_dim: int, action_dim: int,
-                 state_norm: Normalizer | None = None, target_norm: Normalizer | None = None):
+                 state_norm: Normalizer | None = None, target_norm: Normalizer | None = None,
+                 state_bounds: StateBounds | None = None):
         super().__init__()
         self.cfg, self.state_dim, self.action_dim = cfg, state_dim, action_dim
         self.history_len = cfg.history_len
         self.schedule = cfg.schedule()
         self.state_norm = state_norm or Normalizer.empty(state_dim)
         self.target_norm = target_norm or Normalizer.empty(state_dim + 1)
+        self.state_bounds = state_bounds or StateBounds.empty(state_dim)
         self.encoder = ContextEncoder(cfg.history_len, state_dim, action_dim, cfg.hidden,
                                       cfg.encoder_layers)
         self.denoiser = Denoiser(state_dim + 1, cfg.hidden, cfg.denoiser_blocks, self.schedule)
@@ -86,7 +91,9 @@ class DiffusionDynamics(nn.Module):
         cfg = self.cfg
         # 1. Per-token context noise levels, log-uniform; masked tokens read as pure noise.
         u = torch.rand(b, tokens, generator=generator)
-        ctx_sigma = cfg.context_sigma_min * (cfg.context_sigma_max / cfg.context_sigma_min) ** u
+        top = torch.full((tokens,), cfg.context_sigma_max)
+        top[-1] = cfg.current_sigma_max
+        ctx_sigma = cfg.context_sigma_min * (top / cfg.context_sigma_min) ** u
         drop = torch.rand(b, tokens, generator=generator) < cfg.mask_prob
         drop[:, -1] = False  # the current state is always shown
         masked = drop | ~history.valid
@@ -139,7 +146,8 @@ class DiffusionDynamics(nn.Module):
                    generator, heun=heun)
         uncertainty = (x - first_estimate[0]).norm(dim=-1)
         out = self.target_norm.denormalize(x)
-        return Prediction(history.current + out[:, :-1], out[:, -1], uncertainty)
+        next_state = self.state_bounds.clamp(history.current + out[:, :-1])
+        return Prediction(next_state, out[:, -1], uncertainty)
 
     def _condition(self, history: History, action: torch.Tensor, ctx_sigma: torch.Tensor,
                    masked: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -153,7 +161,8 @@ class DiffusionDynamics(nn.Module):
 
 
 def fit_normalizers(observations: np.ndarray, next_observations: np.ndarray,
-                    rewards: np.ndarray) -> tuple[Normalizer, Normalizer]:
-    """State and target (delta, reward) normalisers from training arrays."""
+                    rewards: np.ndarray) -> tuple[Normalizer, Normalizer, StateBounds]:
+    """State and target (delta, reward) normalisers and state bounds from training arrays."""
     targets = np.concatenate([next_observations - observations, rewards[:, None]], 1)
-    return Normalizer.fit(observations), Normalizer.fit(targets)
+    return (Normalizer.fit(observations), Normalizer.fit(targets),
+            StateBounds.fit(np.concatenate([observations, next_observations])))

@@ -19,7 +19,7 @@ from torch import nn
 
 from dreamenv.models.history import History
 from dreamenv.models.interface import Prediction
-from dreamenv.models.normalizer import Normalizer
+from dreamenv.models.normalizer import Normalizer, StateBounds
 
 
 class Propagation(enum.Enum):
@@ -58,7 +58,8 @@ class GaussianEnsemble(nn.Module):
     kind = "ensemble"
 
     def __init__(self, cfg: EnsembleConfig, state_dim: int, action_dim: int,
-                 input_norm: Normalizer | None = None, target_norm: Normalizer | None = None):
+                 input_norm: Normalizer | None = None, target_norm: Normalizer | None = None,
+                 state_bounds: StateBounds | None = None):
         super().__init__()
         self.cfg, self.state_dim, self.action_dim = cfg, state_dim, action_dim
         self.history_len = cfg.history_len
@@ -66,6 +67,7 @@ class GaussianEnsemble(nn.Module):
         out_dim = state_dim + 1
         self.input_norm = input_norm or Normalizer.empty(in_dim)
         self.target_norm = target_norm or Normalizer.empty(out_dim)
+        self.state_bounds = state_bounds or StateBounds.empty(state_dim)
         widths = [in_dim] + [cfg.hidden] * cfg.layers
         self.layers = nn.ModuleList(EnsembleLinear(cfg.members, i, o)
                                     for i, o in zip(widths[:-1], widths[1:]))
@@ -120,4 +122,5 @@ class GaussianEnsemble(nn.Module):
             out = mean[pick, rows] + std[pick, rows] * noise
         uncertainty = std.norm(dim=-1).max(0).values
         out = self.target_norm.denormalize(out)
-        return Prediction(history.current + out[:, :-1], out[:, -1], uncertainty)
+        next_state = self.state_bounds.clamp(history.current + out[:, :-1])
+        return Prediction(next_state, out[:, -1], uncertainty)

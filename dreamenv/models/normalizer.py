@@ -38,3 +38,36 @@ class Normalizer(nn.Module):
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.std + self.mean
+
+
+class StateBounds(nn.Module):
+    """Clamp predicted states to the training data's range, widened by ``margin`` of it.
+
+    A model rolled out far from its data can run a state off to 1e30 within a few steps; no real
+    state lies there, and clamping keeps a diverging imagined episode finite (the task's
+    termination rule then usually ends it) without touching in-range predictions.
+
+    Examples:
+        >>> b = StateBounds.fit(np.array([[0.0], [10.0]]), margin=0.1)
+        >>> b.clamp(torch.tensor([[-5.0], [5.0], [50.0]])).flatten().tolist()
+        [-1.0, 5.0, 11.0]
+    """
+
+    def __init__(self, low: torch.Tensor, high: torch.Tensor):
+        super().__init__()
+        self.register_buffer("low", low.float())
+        self.register_buffer("high", high.float())
+
+    @classmethod
+    def fit(cls, data: np.ndarray, margin: float = 0.1) -> StateBounds:
+        data = np.asarray(data, dtype=np.float64)
+        lo, hi = data.min(0), data.max(0)
+        pad = margin * (hi - lo)
+        return cls(torch.as_tensor(lo - pad), torch.as_tensor(hi + pad))
+
+    @classmethod
+    def empty(cls, dim: int) -> StateBounds:
+        return cls(torch.full((dim,), -torch.inf), torch.full((dim,), torch.inf))
+
+    def clamp(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.maximum(torch.minimum(x, self.high), self.low)

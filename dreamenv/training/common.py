@@ -31,7 +31,9 @@ class TrainConfig:
     batch_size: int = 256
     diffusion_steps: int = 100_000
     """Gradient steps of the diffusion model."""
-    diffusion_lr: float = 3e-4
+    diffusion_lr: float = 1e-3
+    """Peak Adam learning rate (1000-step warm-up, cosine decay to a tenth); 1e-3 trained the
+    dev model twice as far per step as 3e-4."""
     ema_decay: float = 0.999
     """EMA of the diffusion weights; the EMA weights are the ones saved for inference."""
     ensemble_lr: float = 1e-3
@@ -48,13 +50,20 @@ class TrainConfig:
 
 
 def load_training_dataset(name_or_path: str) -> tuple[OfflineDataset, str]:
-    """Load a dataset by path, or by name (making it first if needed)."""
+    """Load a dataset by name (making it first if needed) or by path; also return its name."""
     from dreamenv.datasets.recipes import RECIPES, make_dataset
 
     if name_or_path in RECIPES:
         return load_hdf5(make_dataset(name_or_path)), name_or_path
     dataset = load_hdf5(name_or_path)
     return dataset, str(dataset.metadata.get("name", Path(name_or_path).stem))
+
+
+def dataset_source(name_or_path: str) -> str:
+    """How to find the dataset again: its recipe name, or its absolute path."""
+    from dreamenv.datasets.recipes import RECIPES
+
+    return name_or_path if name_or_path in RECIPES else str(Path(name_or_path).resolve())
 
 
 class RunState:

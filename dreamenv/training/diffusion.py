@@ -29,10 +29,9 @@ def train_diffusion(train: TrainConfig, model_cfg: DiffusionConfig, data: Transi
     torch.manual_seed(train.seed)
     rng = np.random.default_rng(train.seed)
     rows = data.train_rows
-    state_norm, target_norm = fit_normalizers(data.obs[rows], data.next_obs[rows],
-                                              data.rewards[rows])
+    norms = fit_normalizers(data.obs[rows], data.next_obs[rows], data.rewards[rows])
     obs_dim, act_dim = data.obs.shape[1], data.actions.shape[1]
-    model = DiffusionDynamics(model_cfg, obs_dim, act_dim, state_norm, target_norm)
+    model = DiffusionDynamics(model_cfg, obs_dim, act_dim, *norms)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=train.diffusion_lr)
     step, log = 0, []

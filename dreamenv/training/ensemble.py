@@ -17,7 +17,7 @@ import torch
 from dreamenv._progress import progress
 from dreamenv.models.checkpoint import save_checkpoint
 from dreamenv.models.ensemble import EnsembleConfig, GaussianEnsemble
-from dreamenv.models.normalizer import Normalizer
+from dreamenv.models.normalizer import Normalizer, StateBounds
 from dreamenv.models.termination import LearnedTermination
 from dreamenv.training.common import ModelKind, RunState, TrainConfig, plot_log, run_config
 from dreamenv.training.data import TransitionData
@@ -47,8 +47,10 @@ def train_ensemble(train: TrainConfig, model_cfg: EnsembleConfig, data: Transiti
     holdout_rows = np.random.default_rng(123).choice(
         data.holdout_rows, min(HOLDOUT_ROWS, len(data.holdout_rows)), replace=False)
     x_hold, y_hold = _arrays(probe, data, holdout_rows)
+    bounds = StateBounds.fit(np.concatenate([data.obs[data.train_rows],
+                                             data.next_obs[data.train_rows]]))
     model = GaussianEnsemble(model_cfg, obs_dim, act_dim, Normalizer.fit(x_train.numpy()),
-                             Normalizer.fit(y_train.numpy()))
+                             Normalizer.fit(y_train.numpy()), bounds)
     x_train, y_train = model.input_norm.normalize(x_train), model.target_norm.normalize(y_train)
     x_hold, y_hold = model.input_norm.normalize(x_hold), model.target_norm.normalize(y_hold)
     opt = torch.optim.Adam(model.parameters(), lr=train.ensemble_lr)

@@ -9,7 +9,12 @@ import torch
 from dreamenv.models.diffusion import DiffusionConfig
 from dreamenv.models.ensemble import EnsembleConfig
 from dreamenv.models.termination import LearnedTermination
-from dreamenv.training.common import ModelKind, TrainConfig, load_training_dataset
+from dreamenv.training.common import (
+    ModelKind,
+    TrainConfig,
+    dataset_source,
+    load_training_dataset,
+)
 from dreamenv.training.data import TransitionData
 from dreamenv.training.diffusion import train_diffusion
 from dreamenv.training.ensemble import train_ensemble
@@ -25,7 +30,7 @@ def train_model(kind: ModelKind, train: TrainConfig, model_cfg: DiffusionConfig 
         raise ValueError(f"{train.dataset}: dataset metadata has no env_id; cannot tell which "
                          "task it is (add metadata/env_id to the file)")
     data = TransitionData(dataset, train.holdout_fraction, train.seed)
-    info = {"name": name, "sha256": data.fingerprint, "transitions": len(dataset),
+    info = {"name": name, "source": dataset_source(train.dataset), "sha256": data.fingerprint, "transitions": len(dataset),
             "train_rows": len(data.train_rows), "holdout_rows": len(data.holdout_rows)}
     rows = data.train_rows
     torch.manual_seed(train.seed)  # the head's initial weights: same on a resumed run

@@ -1,0 +1,49 @@
+"""Helpers shared by the benchmark scripts (timing, the real-env reference, table printing)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import gymnasium as gym
+import numpy as np
+
+
+def time_call(fn: Callable[[], object], min_seconds: float = 1.0, min_reps: int = 3) -> float:
+    """Median seconds per call of ``fn`` over at least ``min_reps`` calls and ``min_seconds``."""
+    fn()  # warm-up
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_reps or time.perf_counter() - start < min_seconds:
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def real_hopper_steps_per_second(steps: int = 5000, seed: int = 0) -> float:
+    """Single real Hopper-v5 env, random actions, resets included: the reference speed."""
+    env = gym.make("Hopper-v5")
+    env.reset(seed=seed)
+    actions = np.random.default_rng(seed).uniform(-1, 1, (steps, 3))
+    start = time.perf_counter()
+    for a in actions:
+        _, _, terminated, truncated, _ = env.step(a)
+        if terminated or truncated:
+            env.reset()
+    return steps / (time.perf_counter() - start)
+
+
+def print_table(rows: list[dict], title: str) -> None:
+    print(f"\n{title}")
+    keys = list(rows[0])
+    widths = {k: max(len(k), *(len(_fmt(r[k])) for r in rows)) for k in keys}
+    print("  ".join(k.rjust(widths[k]) for k in keys))
+    for r in rows:
+        print("  ".join(_fmt(r[k]).rjust(widths[k]) for k in keys))
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 100 else f"{v:,.0f}"
+    return str(v)
