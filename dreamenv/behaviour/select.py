@@ -2,7 +2,10 @@
 
 * expert: the best snapshot of the run (the top three by their training evaluation are re-evaluated
   over ``episodes`` episodes and the best kept);
-* medium: a snapshot whose return is a third to a half of the expert's, nearest to 40% of it.
+* medium: the *first* snapshot whose return is a third to a half of the expert's (re-evaluated
+  over ``episodes`` episodes): D4RL's medium policy is an early-stopped one, and
+  ``medium-replay`` is the buffer up to the moment the run first reached that level. (A late
+  snapshot where SAC's return dips into the band is a different, collapsed policy.)
 
 Returns are those of the *sampling* policy, since that is what generates the datasets.
 """
@@ -18,7 +21,6 @@ from dreamenv.behaviour.policy import WEIGHTS_DIR, ActorPolicy, load_actor, save
 from dreamenv.datasets.rollout import evaluate_returns
 
 MEDIUM_BAND = (1 / 3, 1 / 2)
-MEDIUM_TARGET = 0.4
 
 
 def _evaluate(path: Path, env_id: str, episodes: int, seed: int) -> dict:
@@ -49,7 +51,7 @@ def select_policies(run_dir: str | Path, out_dir: str | Path | None = None,
         return {"env_id": env_id, "seed": state["config"]["seed"], best_only_as: expert}
     lo, hi = (f * expert["return_mean"] for f in MEDIUM_BAND)
     in_band = [e for e in evals if lo <= e["return_mean"] <= hi and e["step"] < expert["step"]]
-    in_band.sort(key=lambda e: abs(e["return_mean"] - MEDIUM_TARGET * expert["return_mean"]))
+    in_band.sort(key=lambda e: e["step"])
     medium = None
     for e in in_band:
         candidate = _evaluate(snapshot[e["step"]], env_id, episodes, seed)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import importlib.metadata
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +105,7 @@ def make_dataset(name: str, steps: int | None = None, seed: int | None = None,
             return path
         except DatasetError:
             pass  # a damaged cache entry is rebuilt, not trusted
+    started = time.time()
     user_seed = seed
     steps = recipe.default_steps if steps is None else steps
     seed = recipe.seed if seed is None else seed
@@ -121,7 +123,8 @@ def make_dataset(name: str, steps: int | None = None, seed: int | None = None,
         policy_info = {"parts": [p.metadata.get("name") for p in parts]}
     metadata = {"name": name, "env_id": env_id, "env_version": env_id.rsplit("-", 1)[-1],
                 "source": recipe.source.value, "description": recipe.description,
-                "policy": policy_info, "seed": seed, "libraries": library_versions()}
+                "policy": policy_info, "seed": seed, "libraries": library_versions(),
+                "generation_seconds": round(time.time() - started, 1)}
     dataset = OfflineDataset(arrays, metadata)
     dataset.metadata["summary"] = dataset.summary()
     return save_hdf5(dataset, path)

@@ -68,3 +68,31 @@ def test_full_replay_is_the_sac_buffer(tmp_path):
         np.testing.assert_array_equal(dataset["actions"], buffer["actions"])
     assert dataset["terminals"][-1] or dataset["timeouts"][-1]
     assert dataset.metadata["source"] == "replay"
+
+
+def test_medium_expert_is_medium_then_expert():
+    mixed = load_hdf5(make_dataset("hopper-medium-expert", steps=400))
+    medium = load_hdf5(make_dataset("hopper-medium", steps=200))
+    expert = load_hdf5(make_dataset("hopper-expert", steps=200))
+    assert len(mixed) == 400
+    np.testing.assert_array_equal(mixed["observations"][:200], medium["observations"])
+    np.testing.assert_array_equal(mixed["observations"][200:], expert["observations"])
+    assert mixed.metadata["policy"]["parts"] == ["hopper-medium", "hopper-expert"]
+
+
+def test_shipped_policies_are_graded_like_d4rl():
+    """The medium policy's recorded return is a third to a half of the expert's."""
+    from dreamenv.behaviour import behaviour_policy
+
+    expert = behaviour_policy("hopper", "expert").metadata
+    medium = behaviour_policy("hopper", "medium").metadata
+    assert 1 / 3 <= medium["return_mean"] / expert["return_mean"] <= 1 / 2
+    assert medium["step"] < expert["step"] and medium["seed"] == expert["seed"]
+
+
+def test_medium_replay_needs_the_run_up_to_the_medium_snapshot(tmp_path):
+    cfg = SACConfig(total_steps=300, learning_starts=100, eval_every=300, checkpoint_every=300,
+                    batch_size=16, hidden=16, eval_episodes=1)
+    train_sac(cfg, tmp_path / "run")
+    with pytest.raises(DatasetError, match="medium snapshot is at step"):
+        make_dataset("hopper-medium-replay", sac_run=tmp_path / "run")
