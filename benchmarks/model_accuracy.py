@@ -22,7 +22,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default=None, help="diffusion checkpoint (default: shipped)")
     parser.add_argument("--dataset", default=None, help="held-out episodes source")
-    parser.add_argument("--steps", type=int, nargs="+", default=[1, 3, 5, 10])
+    parser.add_argument("--steps", type=int, nargs="+", default=[1, 2, 3, 5, 10])
     parser.add_argument("--history-noise", type=float, nargs="+", default=[None])
     parser.add_argument("--heun", action="store_true", help="also try Heun at each step count")
     parser.add_argument("--starts", type=int, default=512)

@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--ensemble", default=None, help="optional ensemble checkpoint")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64, 1024])
-    parser.add_argument("--steps", type=int, nargs="+", default=[1, 3, 5, 10])
+    parser.add_argument("--steps", type=int, nargs="+", default=[1, 2, 3, 5, 10])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     real = real_hopper_steps_per_second()

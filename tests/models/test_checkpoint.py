@@ -97,3 +97,16 @@ def test_no_pickle_anywhere(saved):
     torch.save({"x": torch.zeros(1)}, saved / "model.safetensors")
     with pytest.raises(CheckpointError):
         load_checkpoint(saved)
+
+
+def test_shipped_pretrained_model_loads_and_is_small():
+    from dreamenv.models import pretrained_path
+
+    path = pretrained_path("hopper")
+    model, _, config = load_checkpoint(path, "Hopper-v5")
+    assert config["kind"] == "diffusion" and config["dataset"]["name"] == "hopper-full-replay"
+    assert sum(f.stat().st_size for f in path.iterdir()) < 20e6
+    h = History.start(torch.zeros(2, 11), model.history_len, 3)
+    h.states[:, -1, 0] = 1.25  # standing height
+    p = model.predict(h, torch.zeros(2, 3), torch.Generator().manual_seed(0))
+    assert torch.isfinite(p.next_state).all() and torch.isfinite(p.reward).all()
