@@ -34,7 +34,7 @@ def train_diffusion(train: TrainConfig, model_cfg: DiffusionConfig, data: Transi
     model = DiffusionDynamics(model_cfg, obs_dim, act_dim, *norms)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=train.diffusion_lr)
-    step, log = 0, []
+    step, log, elapsed_before = 0, [], 0.0
 
     # 1. Resume: weights, EMA, optimiser, RNG states and the log.
     resumed = state_file.load()
@@ -45,7 +45,7 @@ def train_diffusion(train: TrainConfig, model_cfg: DiffusionConfig, data: Transi
         opt.load_state_dict(tensors["opt"])
         torch.set_rng_state(tensors["torch_rng"])
         rng.bit_generator.state = meta["numpy_rng"]
-        step, log = meta["step"], meta["log"]
+        step, log, elapsed_before = meta["step"], meta["log"], meta.get("elapsed_s", 0.0)
 
     holdout_rows = np.random.default_rng(123).choice(
         data.holdout_rows, min(HOLDOUT_ROWS, len(data.holdout_rows)), replace=False)
@@ -87,9 +87,11 @@ def train_diffusion(train: TrainConfig, model_cfg: DiffusionConfig, data: Transi
         if step % train.checkpoint_every == 0 or step == train.diffusion_steps:
             state_file.save({"model": model.state_dict(), "ema": ema.state_dict(),
                              "opt": opt.state_dict(), "torch_rng": torch.get_rng_state()},
-                            {"step": step, "log": log, "numpy_rng": rng.bit_generator.state})
+                            {"step": step, "log": log, "numpy_rng": rng.bit_generator.state,
+                             "elapsed_s": elapsed_before + time.time() - start})
             save_checkpoint(ema, termination, out_dir, env_id, dataset_info,
-                            {"step": step, "log": log[-1:], "config": state_file.config})
+                            {"step": step, "log": log[-1:], "config": state_file.config,
+                             "elapsed_s": round(elapsed_before + time.time() - start, 1)})
     bar.close()
     plot_log(log, ("train_loss", "holdout_loss"), out_dir / "training.png", "step",
              "diffusion model: EDM loss")

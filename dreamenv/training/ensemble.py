@@ -57,7 +57,7 @@ def train_ensemble(train: TrainConfig, model_cfg: EnsembleConfig, data: Transiti
     members = model_cfg.members
     best = torch.full((members,), float("inf"))
     best_state = {k: v.clone() for k, v in model.state_dict().items()}
-    epoch, since_update, log = 0, 0, []
+    epoch, since_update, log, elapsed_before = 0, 0, [], 0.0
 
     # 1. Resume after the last finished epoch.
     resumed = state_file.load()
@@ -70,6 +70,7 @@ def train_ensemble(train: TrainConfig, model_cfg: EnsembleConfig, data: Transiti
         torch.set_rng_state(tensors["torch_rng"])
         rng.bit_generator.state = meta["numpy_rng"]
         epoch, since_update, log = meta["epoch"], meta["since_update"], meta["log"]
+        elapsed_before = meta.get("elapsed_s", 0.0)
 
     n = len(x_train)
     start = time.time()
@@ -102,13 +103,14 @@ def train_ensemble(train: TrainConfig, model_cfg: EnsembleConfig, data: Transiti
         since_update = 0 if improved.any() else since_update + 1
         log.append({"epoch": epoch, "train_loss": loss.item(),
                     "holdout_mse": float(mse.mean()), "best_holdout_mse": float(best.mean()),
-                    "wall_s": round(time.time() - start, 1)})
+                    "wall_s": round(elapsed_before + time.time() - start, 1)})
         bar.update(1)
         bar.set_postfix(holdout_mse=f"{float(mse.mean()):.4f}", stale=since_update)
         state_file.save({"model": model.state_dict(), "best_state": best_state, "best": best,
                          "opt": opt.state_dict(), "torch_rng": torch.get_rng_state()},
                         {"epoch": epoch, "since_update": since_update, "log": log,
-                         "numpy_rng": rng.bit_generator.state})
+                         "numpy_rng": rng.bit_generator.state,
+                         "elapsed_s": elapsed_before + time.time() - start})
     bar.close()
 
     # 4. Keep each member's best snapshot; the elites are the lowest held-out MSEs.
@@ -117,7 +119,8 @@ def train_ensemble(train: TrainConfig, model_cfg: EnsembleConfig, data: Transiti
                            for k, v in best_state.items()})
     model.elite_idx.copy_(torch.argsort(best)[:model_cfg.elites])
     save_checkpoint(model, termination, out_dir, env_id, dataset_info,
-                    {"epochs": epoch, "holdout_mse": best.tolist(), "config": state_file.config})
+                    {"epochs": epoch, "holdout_mse": best.tolist(), "config": state_file.config,
+                     "elapsed_s": round(elapsed_before + time.time() - start, 1)})
     plot_log(log, ("holdout_mse", "best_holdout_mse"), out_dir / "training.png", "epoch",
              "ensemble: held-out MSE (normalised targets)")
     return out_dir
