@@ -1,7 +1,8 @@
 """Atomic file writes: write beside the target, fsync, then rename over it.
 
 A reader either sees the old file, the complete new one, or nothing; never a half-written file that
-later loads as valid. Every checkpoint, weight file and dataset in dreamenv is written through here.
+later loads as valid. Every checkpoint, weight file and HDF5 dataset in dreamenv is written
+through here (a Minari export is a directory Minari writes itself; see datasets/minari.py).
 """
 
 from __future__ import annotations

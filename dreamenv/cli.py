@@ -15,6 +15,13 @@ from pathlib import Path
 from dreamenv._config_cli import add_dataclass_options, config_from_args
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
 def _dataset_file(name_or_path: str) -> Path:
     """A path as given, or the cached file of a dataset name."""
     from dreamenv.datasets.recipes import RECIPES, dataset_path
@@ -66,9 +73,18 @@ def cmd_data_list(args: argparse.Namespace) -> None:
         print(f"{name:24s} {size:>10s}  {state:8s}  {recipe.description}")
 
 
+def _minari_module():
+    try:
+        from dreamenv.datasets import minari
+    except ModuleNotFoundError as e:
+        raise ValueError(f"{e.name} is not installed: pip install 'dreamenv[minari]'") from None
+    return minari
+
+
 def cmd_data_export_minari(args: argparse.Namespace) -> None:
     from dreamenv.datasets.hdf5 import load_hdf5
-    from dreamenv.datasets.minari import export_minari
+
+    export_minari = _minari_module().export_minari
 
     dataset = load_hdf5(_dataset_file(args.file))
     print(export_minari(dataset, args.id, overwrite=args.overwrite))
@@ -76,9 +92,8 @@ def cmd_data_export_minari(args: argparse.Namespace) -> None:
 
 def cmd_data_import_minari(args: argparse.Namespace) -> None:
     from dreamenv.datasets.hdf5 import save_hdf5
-    from dreamenv.datasets.minari import import_minari
 
-    dataset = import_minari(args.id)
+    dataset = _minari_module().import_minari(args.id)
     print(save_hdf5(dataset, args.out))
 
 
@@ -148,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     from dreamenv.behaviour.sac import SACConfig
     from dreamenv.models.diffusion import DiffusionConfig
     from dreamenv.models.ensemble import EnsembleConfig
+    from dreamenv.tasks import TASKS
     from dreamenv.training.common import ModelKind, TrainConfig
 
     parser = argparse.ArgumentParser(
@@ -158,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_cmds = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
     p = data_cmds.add_parser("make", help="generate a named dataset (cached; instant the 2nd time)")
     p.add_argument("name", help="dataset name, e.g. hopper-medium (see `dreamenv data list`)")
-    p.add_argument("--steps", type=int, help="transitions (default: D4RL's size)")
+    p.add_argument("--steps", type=_positive_int, help="transitions (default: D4RL's size)")
     p.add_argument("--seed", type=int, help="rollout seed (default: the recipe's)")
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
     p.add_argument("--sac-run", help="behaviour SAC run directory (replay datasets)")
@@ -195,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep only the best snapshot, saved as LEVEL (e.g. other)")
     p.set_defaults(func=cmd_behaviour_select)
     p = beh_cmds.add_parser("evaluate", help="real-env returns of the shipped behaviour policies")
-    p.add_argument("--task", default="hopper")
+    p.add_argument("--task", default="hopper", choices=sorted(TASKS))
     p.add_argument("--levels", nargs="+", default=["random", "medium", "expert"])
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)

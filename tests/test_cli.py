@@ -97,7 +97,7 @@ def test_train_and_evaluate_model_tiny(hopper_random, tmp_path, capsys):
     assert (tmp_path / "eval" / "accuracy.png").stat().st_size > 1000
 
 
-def test_train_on_a_checkpoint_of_another_kind_is_one_line(tmp_path, capsys):
+def test_evaluate_model_without_a_checkpoint_is_one_line(tmp_path, capsys):
     assert main(["evaluate-model", str(tmp_path / "nothing"), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "not a model checkpoint" in err and "\n" not in err.strip()

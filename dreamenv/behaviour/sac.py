@@ -116,9 +116,8 @@ def train_sac(cfg: SACConfig, run_dir: str | Path) -> dict:
     episode_return, step = 0.0, 0
 
     # 1. Resume from the last checkpoint, if any: networks, optimisers, buffer, RNGs, simulator.
-    ckpt_path = run_dir / "checkpoint.pt"
-    if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=True)
+    if (run_dir / "checkpoint.json").exists():
+        ckpt = torch.load(run_file(run_dir, "tensor_file"), weights_only=True)
         for name, module in modules.items():
             module.load_state_dict(ckpt[name])
         with torch.no_grad():
@@ -136,7 +135,7 @@ def train_sac(cfg: SACConfig, run_dir: str | Path) -> dict:
         env.unwrapped.data.qacc_warmstart[:] = state["qacc_warmstart"]
         env._elapsed_steps = state["elapsed_steps"]
         obs = np.array(state["obs"], dtype=np.float64)
-        with np.load(run_dir / "buffer.npz", allow_pickle=False) as saved:
+        with np.load(run_file(run_dir, "buffer_file"), allow_pickle=False) as saved:
             for k in BUFFER_KEYS:
                 buffer.data[k][:step] = saved[k.replace("/", "__")]
         buffer.size = step
@@ -221,15 +220,27 @@ def train_sac(cfg: SACConfig, run_dir: str | Path) -> dict:
     return {"config": asdict(cfg), "evals": evals}
 
 
+def run_file(run_dir: str | Path, kind: str) -> Path:
+    """The ``buffer_file`` or ``tensor_file`` that the run's ``checkpoint.json`` points to."""
+    run_dir = Path(run_dir)
+    state = json.loads((run_dir / "checkpoint.json").read_text())
+    legacy = {"buffer_file": "buffer.npz", "tensor_file": "checkpoint.pt"}
+    return run_dir / state.get(kind, legacy[kind])
+
+
 def _checkpoint(run_dir: Path, cfg: SACConfig, modules: dict, log_alpha: torch.Tensor,
                 buffer: _Buffer, env: gym.Env, rng: np.random.Generator, obs: np.ndarray,
                 step: int, episode_return: float, evals: list[dict]) -> None:
-    with atomic_path(run_dir / "buffer.npz") as tmp:
+    """Write this step's buffer and tensors under new names, then ``checkpoint.json`` (the
+    commit record pointing to them), then delete older files: a crash at any point leaves the
+    previous checkpoint complete and consistent."""
+    buffer_file, tensor_file = f"buffer-{step:07d}.npz", f"checkpoint-{step:07d}.pt"
+    with atomic_path(run_dir / buffer_file) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **{k.replace("/", "__"): v[:step] for k, v in buffer.data.items()})
     ckpt = {name: m.state_dict() for name, m in modules.items()}
     ckpt.update(log_alpha=log_alpha.detach().clone(), torch_rng=torch.get_rng_state())
-    with atomic_path(run_dir / "checkpoint.pt") as tmp:
+    with atomic_path(run_dir / tensor_file) as tmp:
         torch.save(ckpt, tmp)
     data = env.unwrapped.data
     state = {"config": asdict(cfg), "step": step, "episode_return": episode_return,
@@ -237,6 +248,10 @@ def _checkpoint(run_dir: Path, cfg: SACConfig, modules: dict, log_alpha: torch.T
              "env_rng": env.unwrapped.np_random.bit_generator.state,
              "qpos": data.qpos.tolist(), "qvel": data.qvel.tolist(),
              "qacc_warmstart": data.qacc_warmstart.tolist(),
-             "elapsed_steps": env._elapsed_steps, "obs": np.asarray(obs).tolist()}
+             "elapsed_steps": env._elapsed_steps, "obs": np.asarray(obs).tolist(),
+             "buffer_file": buffer_file, "tensor_file": tensor_file}
     with atomic_path(run_dir / "checkpoint.json") as tmp:
         tmp.write_text(json.dumps(state))
+    for old in [*run_dir.glob("buffer*.npz"), *run_dir.glob("checkpoint*.pt")]:
+        if old.name not in (buffer_file, tensor_file):
+            old.unlink()

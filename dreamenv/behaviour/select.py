@@ -38,6 +38,8 @@ def select_policies(run_dir: str | Path, out_dir: str | Path | None = None,
     (a policy from an independent run, for evaluating models on behaviour no dataset holds).
     """
     run_dir, out_dir = Path(run_dir), Path(out_dir or WEIGHTS_DIR)
+    if not (run_dir / "checkpoint.json").is_file():
+        raise ValueError(f"{run_dir}: no SAC run here (no checkpoint.json)")
     state = json.loads((run_dir / "checkpoint.json").read_text())
     env_id, evals = state["config"]["env_id"], state["evals"]
     snapshot = {e["step"]: run_dir / "snapshots" / f"step_{e['step']:07d}.safetensors"

@@ -100,6 +100,9 @@ def validate_arrays(arrays: dict[str, np.ndarray], where: str) -> None:
     for key in REQUIRED_KEYS:
         if key not in arrays:
             raise DatasetError(f"{where}: missing key {key!r}")
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray) or value.ndim == 0:
+            raise DatasetError(f"{where}: key {key!r} is not an array of rows")
     n = len(arrays["rewards"])
     if n == 0:
         raise DatasetError(f"{where}: empty dataset (0 transitions)")

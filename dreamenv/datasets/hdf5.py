@@ -3,8 +3,8 @@
 Layout (D4RL's): top-level datasets ``observations``, ``actions``, ``next_observations``,
 ``rewards``, ``terminals``, ``timeouts`` and optionally ``infos/qpos``, ``infos/qvel``; other keys a
 user's file carries are ignored. dreamenv adds a ``metadata`` group whose attributes record where the
-data came from (env id and version, policy, seed, library versions); values that are not strings
-are stored as JSON.
+data came from (env id and version, policy, seed, library versions); every value is stored as a
+JSON string (D4RL-style plain strings and datasets in a user's file are read as well).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def save_hdf5(dataset: OfflineDataset, path: str | Path) -> Path:
                                  shuffle=True)
             group = f.create_group("metadata")
             for key, value in dataset.metadata.items():
-                group.attrs[key] = value if isinstance(value, str) else json.dumps(value)
+                group.attrs[key] = json.dumps(value)  # strings too, so "123" stays a string
     return path
 
 

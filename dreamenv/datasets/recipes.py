@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from dreamenv.behaviour import behaviour_policy
-from dreamenv.behaviour.sac import SACConfig, train_sac
+from dreamenv.behaviour.sac import SACConfig, run_file, train_sac
 from dreamenv.datasets.dataset import DatasetError, OfflineDataset
 from dreamenv.datasets.hdf5 import load_hdf5, save_hdf5
 from dreamenv.datasets.rollout import collect
@@ -98,6 +98,9 @@ def make_dataset(name: str, steps: int | None = None, seed: int | None = None,
             ``$DREAMENV_DATA/runs/sac-<env>-seed<seed>``, trained there first if missing.
     """
     recipe = get_recipe(name)
+    if steps is not None and steps < max(1, len(recipe.parts)):
+        raise DatasetError(f"{name}: --steps must be at least {max(1, len(recipe.parts))}, "
+                           f"got {steps}")
     path = dataset_path(name, steps, seed)
     if path.exists() and not force:
         try:
@@ -116,11 +119,15 @@ def make_dataset(name: str, steps: int | None = None, seed: int | None = None,
         policy_info = getattr(policy, "metadata", None) or {"policy": "uniform random"}
     elif recipe.source is Source.REPLAY:
         arrays, policy_info = _replay_arrays(recipe, steps, sac_run)
+        seed = policy_info["sac_config"]["seed"]  # the data is that run's, whatever was asked
     else:
-        each = None if steps is None else steps // len(recipe.parts)
-        parts = [load_hdf5(make_dataset(p, each, user_seed)) for p in recipe.parts]
+        k = len(recipe.parts)
+        sizes = [None] * k if steps is None else [steps // k + (i < steps % k) for i in range(k)]
+        parts = [load_hdf5(make_dataset(p, n, user_seed)) for p, n in zip(recipe.parts, sizes)]
         arrays = {k: np.concatenate([p.arrays[k] for p in parts]) for k in parts[0].arrays}
-        policy_info = {"parts": [p.metadata.get("name") for p in parts]}
+        policy_info = {"parts": [p.metadata.get("name") for p in parts],
+                       "part_seeds": [p.metadata.get("seed") for p in parts]}
+        seed = user_seed
     metadata = {"name": name, "env_id": env_id, "env_version": env_id.rsplit("-", 1)[-1],
                 "source": recipe.source.value, "description": recipe.description,
                 "policy": policy_info, "seed": seed, "libraries": library_versions(),
@@ -139,6 +146,9 @@ def _replay_arrays(recipe: Recipe, steps: int | None, sac_run: str | Path | None
     if not done and sac_run is None:
         print(f"{recipe.name}: training the behaviour SAC run in {run} (about an hour; resumable)")
         train_sac(cfg, run)
+    if not state_file.exists() or not run_file(run, "buffer_file").exists():
+        raise DatasetError(f"{run}: no SAC run here (no checkpoint.json or buffer); train one "
+                           "with `dreamenv behaviour train`")
     state = json.loads(state_file.read_text())
     stop = state["step"]
     policy_info: dict = {"sac_run": str(run), "sac_config": state["config"]}
@@ -154,8 +164,11 @@ def _replay_arrays(recipe: Recipe, steps: int | None, sac_run: str | Path | None
                                f"snapshot is at step {stop}; resume the run first")
     if steps is not None:
         stop = min(stop, steps)
-    with np.load(run / "buffer.npz", allow_pickle=False) as saved:
+    with np.load(run_file(run, "buffer_file"), allow_pickle=False) as saved:
         arrays = {k.replace("__", "/"): saved[k][:stop] for k in saved.files}
+    if len(arrays["rewards"]) < stop:
+        raise DatasetError(f"{run}: the buffer has {len(arrays['rewards'])} rows, fewer than "
+                           f"the {stop} asked for")
     # The buffer ends mid-episode; close that episode as D4RL closes its last one.
     arrays["timeouts"][-1] |= ~arrays["terminals"][-1]
     return arrays, policy_info

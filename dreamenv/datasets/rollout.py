@@ -2,9 +2,10 @@
 
 Shapes: ``N`` parallel envs, ``S`` observation size, ``A`` action size, ``Q``/``V`` qpos/qvel size.
 
-``collect`` steps N real envs in lockstep with one batched policy call per step and appends each
-episode to the output when it ends, so the output is one flat array per key with episodes stored
-contiguously (the layout every reader in dreamenv assumes). Given a seed the result is identical on
+``collect`` steps N real envs in lockstep with one batched policy call per step; each env runs
+whole episodes until it has its share of the transitions, and the output stores env 0's episodes,
+then env 1's, and so on: one flat array per key with episodes stored contiguously (the layout
+every reader in dreamenv assumes). Given a seed the result is identical on
 every run: env ``i`` is reset with ``seed + i`` once and then continues its own generator; the policy
 draws its noise from a generator seeded with ``seed``.
 """
@@ -47,36 +48,46 @@ def collect(
         float32, rewards ``(n,)`` float32, terminals/timeouts ``(n,)`` bool, ``infos/qpos``
         ``(n, Q)`` and ``infos/qvel`` ``(n, V)`` float64 (the simulator state of ``observations``).
     """
+    if n_transitions < 1:
+        raise ValueError(f"n_transitions must be positive, got {n_transitions}")
     make = make_env or (lambda: gym.make(env_id))
+    n_envs = min(n_envs, n_transitions)
+    # Each env runs whole episodes until it has its share; its episodes are stored in order and
+    # the envs one after another. (Storing episodes in the order they *finish*, across envs,
+    # would over-represent short episodes whenever the data is cut.)
+    quota = -(-n_transitions // n_envs)
     envs = [make() for _ in range(n_envs)]
     rng = np.random.default_rng(seed)
     obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)])
     open_eps: list[dict[str, list]] = [_empty_episode() for _ in envs]
-    done_eps: list[dict[str, list]] = []
-    stored = 0
-    with progress(total=n_transitions, desc=desc or f"collect {env_id}", unit="step") as bar:
-        while stored < n_transitions:
-            actions = np.asarray(policy.act(obs, rng), dtype=np.float32)
-            for i, env in enumerate(envs):
+    done_eps: list[list[dict[str, list]]] = [[] for _ in envs]
+    stored = np.zeros(n_envs, dtype=np.int64)
+    with progress(total=n_envs * quota, desc=desc or f"collect {env_id}", unit="step") as bar:
+        while (stored < quota).any():
+            active = np.flatnonzero(stored < quota)
+            actions = np.asarray(policy.act(obs[active], rng), dtype=np.float32)
+            for a, i in zip(actions, active):
+                env = envs[i]
                 qpos, qvel = _snapshot(env)
-                next_obs, reward, terminated, truncated, _ = env.step(actions[i])
+                next_obs, reward, terminated, truncated, _ = env.step(a)
                 ep = open_eps[i]
-                for key, value in (("observations", obs[i].copy()), ("actions", actions[i]),
+                for key, value in (("observations", obs[i].copy()), ("actions", a),
                                    ("next_observations", next_obs), ("rewards", reward),
                                    ("terminals", terminated), ("timeouts", truncated),
                                    ("infos/qpos", qpos), ("infos/qvel", qvel)):
                     ep[key].append(value)
                 if terminated or truncated:
-                    done_eps.append(ep)
-                    stored += len(ep["rewards"])
-                    bar.update(min(len(ep["rewards"]), max(0, n_transitions - bar.n)))
+                    done_eps[i].append(ep)
+                    stored[i] += len(ep["rewards"])
+                    bar.update(len(ep["rewards"]))
                     open_eps[i] = _empty_episode()
                     next_obs, _ = env.reset()
                 obs[i] = next_obs
     for env in envs:
         env.close()
-    out = {key: np.concatenate([np.asarray(ep[key]) for ep in done_eps])[:n_transitions]
-           for key in done_eps[0]}
+    episodes = [ep for per_env in done_eps for ep in per_env]
+    out = {key: np.concatenate([np.asarray(ep[key]) for ep in episodes])[:n_transitions]
+           for key in episodes[0]}
     out["timeouts"][-1] = not out["terminals"][-1]
     return _cast(out)
 

@@ -37,8 +37,8 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
 
     assert [e["return_mean"] for e in resumed["evals"]] == [
         e["return_mean"] for e in straight["evals"]]
-    with np.load(tmp_path / "straight" / "buffer.npz") as a, \
-            np.load(tmp_path / "resumed" / "buffer.npz") as b:
+    with np.load(sac.run_file(tmp_path / "straight", "buffer_file")) as a, \
+            np.load(sac.run_file(tmp_path / "resumed", "buffer_file")) as b:
         assert a.files == b.files and len(a["rewards"]) == 900
         for key in a.files:
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
@@ -55,3 +55,26 @@ def test_resume_with_another_config_is_refused(tmp_path):
     other = sac.SACConfig(**{**small.__dict__, "total_steps": 400})
     with pytest.raises(ValueError, match="another config"):
         sac.train_sac(other, tmp_path)
+
+
+def test_crash_inside_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
+    """Killed after the new buffer is written but before the commit record: the run resumes
+    from the previous checkpoint and ends exactly as an uninterrupted run."""
+    straight = sac.train_sac(TINY, tmp_path / "straight")
+    real_atomic = sac.atomic_path
+
+    def die_on_second_commit_record(path):
+        if str(path).endswith("checkpoint.json") and "step_0000600" in "".join(
+                p.name for p in (tmp_path / "resumed" / "snapshots").glob("*")):
+            raise _Interrupted
+        return real_atomic(path)
+
+    monkeypatch.setattr(sac, "atomic_path", die_on_second_commit_record)
+    with pytest.raises(_Interrupted):
+        sac.train_sac(TINY, tmp_path / "resumed")
+    assert json.loads((tmp_path / "resumed" / "checkpoint.json").read_text())["step"] == 300
+    monkeypatch.setattr(sac, "atomic_path", real_atomic)
+    resumed = sac.train_sac(TINY, tmp_path / "resumed")
+    assert [e["return_mean"] for e in resumed["evals"]] == [
+        e["return_mean"] for e in straight["evals"]]
+    assert len(list((tmp_path / "resumed").glob("buffer*.npz"))) == 1

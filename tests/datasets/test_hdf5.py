@@ -125,3 +125,16 @@ def test_interrupted_overwrite_keeps_the_old_file(hopper_random, tmp_path, monke
     with pytest.raises(KeyboardInterrupt):
         save_hdf5(small, path)
     assert len(load_hdf5(path)) == 600
+
+
+def test_string_metadata_keeps_its_type(hopper_random, tmp_path):
+    ds = OfflineDataset(hopper_random.arrays, {"policy": "123", "flag": "true", "n": 5})
+    assert load_hdf5(save_hdf5(ds, tmp_path / "m.hdf5")).metadata == ds.metadata
+
+
+def test_scalar_key_is_a_one_line_error(hopper_random, tmp_path):
+    arrays = dict(hopper_random.arrays)
+    arrays["rewards"] = np.float32(1.0)
+    with pytest.raises(DatasetError) as e:
+        load_hdf5(_write(tmp_path / "scalar.hdf5", arrays))
+    _one_line(e, "scalar.hdf5", "'rewards'")

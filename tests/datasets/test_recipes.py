@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import dreamenv.datasets.recipes as recipes
-from dreamenv.behaviour.sac import SACConfig, train_sac
+from dreamenv.behaviour.sac import SACConfig, run_file, train_sac
 from dreamenv.datasets.dataset import DatasetError
 from dreamenv.datasets.hdf5 import load_hdf5
 from dreamenv.datasets.recipes import RECIPES, dataset_path, make_dataset
@@ -43,14 +43,23 @@ def test_damaged_cache_entry_is_rebuilt():
 
 
 def test_interrupted_generation_leaves_nothing(monkeypatch):
-    def crash(*args, **kwargs):
+    import h5py
+
+    def crash(*args, **kwargs):  # dies after the arrays are written, before metadata
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(recipes, "collect", crash)
+    monkeypatch.setattr(h5py.Group, "create_group", crash)
     with pytest.raises(KeyboardInterrupt):
         make_dataset("hopper-random", steps=300)
     path = dataset_path("hopper-random", 300)
-    assert not path.exists() and not list(path.parent.glob("*"))
+    assert path.parent.is_dir() and not list(path.parent.glob("*"))
+
+
+def test_bad_steps_are_refused():
+    with pytest.raises(DatasetError, match="at least 2"):
+        make_dataset("hopper-medium-expert", steps=1)
+    with pytest.raises(DatasetError, match="at least 1"):
+        make_dataset("hopper-random", steps=0)
 
 
 def test_unknown_name():
@@ -64,8 +73,10 @@ def test_full_replay_is_the_sac_buffer(tmp_path):
     train_sac(cfg, tmp_path / "run")
     dataset = load_hdf5(make_dataset("hopper-full-replay", sac_run=tmp_path / "run"))
     assert len(dataset) == 400
-    with np.load(tmp_path / "run" / "buffer.npz") as buffer:
-        np.testing.assert_array_equal(dataset["actions"], buffer["actions"])
+    with np.load(run_file(tmp_path / "run", "buffer_file")) as buffer:
+        for key in buffer.files:
+            np.testing.assert_array_equal(dataset[key.replace("__", "/")][:-1],
+                                          buffer[key][:-1])
     assert dataset["terminals"][-1] or dataset["timeouts"][-1]
     assert dataset.metadata["source"] == "replay"
 
