@@ -79,7 +79,7 @@ class RunState:
         if not self.json_file.exists():
             return None
         meta = json.loads(self.json_file.read_text())
-        if meta["config"] != self.config:
+        if _identity(meta["config"]) != _identity(self.config):
             raise ValueError(f"{self.out_dir}: holds a run with another config; use a new --out")
         return torch.load(self.tensor_file, weights_only=True), meta
 
@@ -88,6 +88,12 @@ class RunState:
             torch.save(tensors, tmp)
         with atomic_path(self.json_file) as tmp:
             tmp.write_text(json.dumps({**meta, "config": self.config}))
+
+
+def _identity(config: dict) -> dict:
+    """The part of a run config that defines the run: the thread count does not."""
+    train = {k: v for k, v in config["train"].items() if k != "threads"}
+    return {**config, "train": train}
 
 
 def run_config(train: TrainConfig, kind: ModelKind, model_cfg: object) -> dict:

@@ -92,3 +92,6 @@ def test_resume_with_another_config_is_refused(data_file, tmp_path):
     with pytest.raises(ValueError, match="another config"):
         train_model(ModelKind.DIFFUSION, _train_cfg(data_file, diffusion_steps=40), DIFFUSION,
                     tmp_path / "m")
+    # How many threads do the work is not part of what the run is.
+    train_model(ModelKind.DIFFUSION, _train_cfg(data_file, diffusion_steps=20, threads=2),
+                DIFFUSION, tmp_path / "m")
