@@ -6,6 +6,8 @@ Shapes: ``B`` batch, ``L`` history length, ``S`` state size, ``A`` action size, 
 The split is for speed: the context (noisy history, current state, action) is encoded once per env
 step into ``cond`` of shape ``(B, H)``, already multiplied into the denoiser's first layer, so each
 denoising step only runs the small denoiser trunk on ``(B, D)`` plus that precomputed term.
+``forward`` is the training path; sampling runs the same networks through
+:mod:`dreamenv.models.fastpath`.
 """
 
 from __future__ import annotations
@@ -47,10 +49,14 @@ class ContextEncoder(nn.Module):
 
     def forward(self, states: torch.Tensor, state_sigmas: torch.Tensor,
                 past_actions: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return self.net(self.tokens(states, state_sigmas, past_actions, action))
+
+    def tokens(self, states: torch.Tensor, state_sigmas: torch.Tensor,
+               past_actions: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The network's flat input ``(B, W)``."""
         c_in = 1 / (state_sigmas**2 + self.sigma_data**2).sqrt()
         tokens = torch.cat([states * c_in[..., None], noise_feature(state_sigmas)[..., None]], -1)
-        flat = torch.cat([tokens.flatten(1), past_actions.flatten(1), action], -1)
-        return self.net(flat)
+        return torch.cat([tokens.flatten(1), past_actions.flatten(1), action], -1)
 
 
 class Denoiser(nn.Module):
@@ -73,10 +79,15 @@ class Denoiser(nn.Module):
         return self.in_cond(context)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Denoise ``x`` ``(B, D)`` at per-row levels ``sigma`` ``(B,)`` (the training path;
+        sampling uses :class:`~dreamenv.models.fastpath.SamplingPlan`, the same function)."""
         c_skip, c_out, c_in, c_noise = (c[:, None] for c in self.schedule.scalings(sigma))
-        angles = c_noise * self.freqs  # (B, F/2)
-        noise_emb = torch.cat([angles.sin(), angles.cos()], -1)
-        h = self.act(self.in_x(c_in * x) + self.in_noise(noise_emb) + cond)
+        h = self.act(self.in_x(c_in * x) + self.noise_embedding(c_noise) + cond)
         for block in self.blocks:
             h = h + self.act(block(h))
         return c_skip * x + c_out * self.out(h)
+
+    def noise_embedding(self, c_noise: torch.Tensor) -> torch.Tensor:
+        """The noise level's share of the first layer: Fourier features of ``c_noise``."""
+        angles = c_noise * self.freqs  # (B, F/2)
+        return self.in_noise(torch.cat([angles.sin(), angles.cos()], -1))

@@ -18,8 +18,10 @@ import torch
 from torch import nn
 
 from dreamenv.models.denoiser import ContextEncoder, Denoiser
+from dreamenv.models.fastpath import PRECISIONS, SamplingPlan, weights_version
 from dreamenv.models.history import History
 from dreamenv.models.interface import Prediction
+from dreamenv.models.noise import Noise, randn
 from dreamenv.models.normalizer import Normalizer, StateBounds
 from dreamenv.models.sampler import sample
 from dreamenv.models.schedule import EDMSchedule
@@ -60,6 +62,9 @@ class DiffusionConfig:
     """Default stabilisation noise level of the context at inference. The model is trained for
     levels up to 1; in open-loop tests the lowest trained level (0.001) was slightly more
     accurate than 0.02 or 0.05 at every horizon, so it is the default and the knob stays."""
+    precision: str = "float32"
+    """Matmul precision at inference, ``float32`` or ``bfloat16`` (see models/fastpath.py); the
+    sampler's state and the state update stay float32."""
 
     def schedule(self) -> EDMSchedule:
         return EDMSchedule(self.sigma_min, self.sigma_max, self.rho, 1.0, self.p_mean, self.p_std)
@@ -83,6 +88,8 @@ class DiffusionDynamics(nn.Module):
         self.encoder = ContextEncoder(cfg.history_len, state_dim, action_dim, cfg.hidden,
                                       cfg.encoder_layers)
         self.denoiser = Denoiser(state_dim + 1, cfg.hidden, cfg.denoiser_blocks, self.schedule)
+        self._sampling_sigmas: dict[int, list[float]] = {}
+        self._plans: dict[str, tuple[tuple, SamplingPlan]] = {}
 
     def config_dict(self) -> dict:
         return asdict(self.cfg)
@@ -114,17 +121,22 @@ class DiffusionDynamics(nn.Module):
     # -- inference ------------------------------------------------------------------------
     @torch.no_grad()
     def predict(self, history: History, action: torch.Tensor,
-                generator: torch.Generator | None = None, steps: int | None = None,
-                history_noise: float | None = None, heun: bool = False) -> Prediction:
+                generator: Noise = None, steps: int | None = None,
+                history_noise: float | None = None, heun: bool = False,
+                precision: str | None = None) -> Prediction:
         """Sample the next state and reward.
 
         Args:
             history: the context window (``history_len`` must match the model's).
             action: ``(B, A)`` the action taken in ``history.current``.
-            generator: source of all noise (context stabilisation noise and sampling noise).
+            generator: source of all noise (context stabilisation noise and sampling noise): a
+                ``torch.Generator``, or a :class:`~dreamenv.models.noise.RowNoise` with one
+                stream per row (what the envs use, so a row's result does not depend on its
+                batch).
             steps: denoising steps, 1..50 (default ``cfg.denoising_steps``).
             history_noise: stabilisation level of the context (default ``cfg.history_noise``).
             heun: use Heun's 2nd-order steps (twice the network calls).
+            precision: ``float32`` or ``bfloat16`` matmuls (default ``cfg.precision``).
 
         ``uncertainty`` is the distance, in normalised units, between the sample and the
         denoiser's first estimate of the mean: a one-sample estimate of the predictive spread
@@ -134,34 +146,57 @@ class DiffusionDynamics(nn.Module):
         if not 1 <= steps <= 50:
             raise ValueError(f"denoising steps must be in 1..50, got {steps}")
         level = self.cfg.history_noise if history_noise is None else history_noise
+        precision = self.cfg.precision if precision is None else precision
+        plan = self.sampling_plan(precision)
         b = action.shape[0]
         # Below the lowest trained level a token is as good as clean: show it at that level.
         ctx_sigma = torch.full(history.valid.shape, max(float(level), self.cfg.context_sigma_min))
-        cond = self._condition(history, action, ctx_sigma, ~history.valid, generator)
+        cond = plan.condition(self._tokens(history, action, ctx_sigma, ~history.valid, generator))
         first_estimate: list[torch.Tensor] = []
 
-        def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-            out = self.denoiser(x, sigma, cond)
+        def denoise(x: torch.Tensor, sigma: float) -> torch.Tensor:
+            out = plan.denoise(x, sigma, cond)
             if not first_estimate:
                 first_estimate.append(out)
             return out
 
-        x = sample(denoise, (b, self.state_dim + 1), self.schedule.sampling_sigmas(steps),
-                   generator, heun=heun)
+        if steps not in self._sampling_sigmas:
+            self._sampling_sigmas[steps] = self.schedule.sampling_sigmas(steps).tolist()
+        x = sample(denoise, (b, self.state_dim + 1), self._sampling_sigmas[steps], generator,
+                   heun=heun)
         uncertainty = (x - first_estimate[0]).norm(dim=-1)
         out = self.target_norm.denormalize(x)
         next_state = self.state_bounds.clamp(history.current + out[:, :-1])
         return Prediction(next_state, out[:, -1], uncertainty)
 
+    def sampling_plan(self, precision: str) -> SamplingPlan:
+        """The networks prepared for sampling in ``precision`` (rebuilt after a weight change)."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+        if "_params" not in self.__dict__:  # the tensors, once: walking modules costs ~0.1 ms
+            self.__dict__["_params"] = list(self.parameters())
+        version = weights_version(self.__dict__["_params"])
+        cached = self._plans.get(precision)
+        if cached is None or cached[0] != version:
+            cached = (version, SamplingPlan(self.encoder, self.denoiser, PRECISIONS[precision]))
+            self._plans[precision] = cached
+        return cached[1]
+
     def _condition(self, history: History, action: torch.Tensor, ctx_sigma: torch.Tensor,
-                   masked: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        """Noise the context tokens at their levels, mask some, encode: ``(B, H)``."""
+                   masked: torch.Tensor, generator: Noise) -> torch.Tensor:
+        """Training path: the context's first-layer term ``(B, H)``."""
+        tokens = self._tokens(history, action, ctx_sigma, masked, generator)
+        return self.denoiser.condition(self.encoder.net(tokens))
+
+    def _tokens(self, history: History, action: torch.Tensor, ctx_sigma: torch.Tensor,
+                masked: torch.Tensor, generator: Noise) -> torch.Tensor:
+        """Noise the context tokens at their levels, mask some: the encoder input ``(B, W)``."""
         states = self.state_norm.normalize(history.states)  # (B, L+1, S)
-        noise = torch.randn(states.shape, generator=generator)
+        noise = randn(tuple(states.shape), generator)
         states = torch.where(masked[..., None], 0.0, states + ctx_sigma[..., None] * noise)
         ctx_sigma = torch.where(masked, self.schedule.sigma_max, ctx_sigma)
         past_actions = torch.where(masked[:, :-1, None], 0.0, history.actions)
-        return self.denoiser.condition(self.encoder(states, ctx_sigma, past_actions, action))
+        return self.encoder.tokens(states, ctx_sigma, past_actions, action)
 
 
 def fit_normalizers(observations: np.ndarray, next_observations: np.ndarray,

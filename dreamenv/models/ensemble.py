@@ -19,6 +19,7 @@ from torch import nn
 
 from dreamenv.models.history import History
 from dreamenv.models.interface import Prediction
+from dreamenv.models.noise import Noise, rand, randn
 from dreamenv.models.normalizer import Normalizer, StateBounds
 
 
@@ -107,7 +108,7 @@ class GaussianEnsemble(nn.Module):
 
     @torch.no_grad()
     def predict(self, history: History, action: torch.Tensor,
-                generator: torch.Generator | None = None) -> Prediction:
+                generator: Noise = None) -> Prediction:
         """Next state and reward; ``uncertainty`` is MOPO's max over elites of ``||std||``."""
         x = self.input_norm.normalize(self.inputs(history, action))
         mean, logvar = self(x.expand(self.cfg.members, *x.shape))
@@ -116,9 +117,10 @@ class GaussianEnsemble(nn.Module):
         if self.propagation is Propagation.MEAN:
             out = mean.mean(0)
         else:
-            pick = torch.randint(len(self.elite_idx), (b,), generator=generator)
+            elites = len(self.elite_idx)
+            pick = (rand((b,), generator) * elites).long().clamp_max(elites - 1)
             rows = torch.arange(b)
-            noise = torch.randn(mean.shape[1:], generator=generator)
+            noise = randn(tuple(mean.shape[1:]), generator)
             out = mean[pick, rows] + std[pick, rows] * noise
         uncertainty = std.norm(dim=-1).max(0).values
         out = self.target_norm.denormalize(out)

@@ -8,6 +8,7 @@ from typing import Protocol
 import torch
 
 from dreamenv.models.history import History
+from dreamenv.models.noise import Noise
 
 
 @dataclass
@@ -28,11 +29,12 @@ class Prediction:
 
 class DynamicsModel(Protocol):
     """``predict(history, action, generator) -> Prediction``; all sampling noise comes from
-    ``generator`` so a seeded call is reproducible."""
+    ``generator`` (a ``torch.Generator`` or a per-row ``RowNoise``) so a seeded call is
+    reproducible."""
 
     history_len: int
     state_dim: int
     action_dim: int
 
     def predict(self, history: History, action: torch.Tensor,
-                generator: torch.Generator | None = None) -> Prediction: ...
+                generator: Noise = None) -> Prediction: ...

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from dreamenv.models.diffusion import DiffusionConfig, DiffusionDynamics
+from dreamenv.models.fastpath import SamplingPlan
 from dreamenv.models.history import History
 
 S, A, L = 11, 3, 4
@@ -36,14 +37,17 @@ def test_shapes_and_reproducibility(model):
     assert not torch.equal(p1.next_state, p3.next_state)
 
 
-def test_context_is_encoded_once_per_step_not_per_denoising_step(model):
-    calls = {"encoder": 0, "denoiser": 0}
-    model.encoder.register_forward_hook(lambda *_: calls.__setitem__("encoder",
-                                                                      calls["encoder"] + 1))
-    model.denoiser.register_forward_hook(lambda *_: calls.__setitem__("denoiser",
-                                                                       calls["denoiser"] + 1))
+def test_context_is_encoded_once_per_step_not_per_denoising_step(model, monkeypatch):
+    calls = {"condition": 0, "denoise": 0}
+    for name in calls:
+        original = getattr(SamplingPlan, name)
+
+        def counted(self, *args, _name=name, _original=original):
+            calls[_name] += 1
+            return _original(self, *args)
+        monkeypatch.setattr(SamplingPlan, name, counted)
     model.predict(_history(), torch.zeros(6, A), steps=5)
-    assert calls == {"encoder": 1, "denoiser": 5}
+    assert calls == {"condition": 1, "denoise": 5}
 
 
 def test_steps_out_of_range(model):

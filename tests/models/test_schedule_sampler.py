@@ -31,7 +31,7 @@ def test_preconditioning_limits():
 def gaussian_oracle(mu: float, s: float):
     """The exact denoiser E[x0 | x] for x0 ~ N(mu, s^2), x = x0 + sigma * n."""
     def denoise(x, sigma):
-        return mu + (s**2 / (s**2 + sigma[:, None] ** 2)) * (x - mu)
+        return mu + (s**2 / (s**2 + sigma**2)) * (x - mu)
     return denoise
 
 

@@ -1,0 +1,69 @@
+"""The sampling fast path computes the training path's function, and follows weight updates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dreamenv.models.diffusion import DiffusionConfig, DiffusionDynamics
+from dreamenv.models.history import History
+from dreamenv.models.noise import RowNoise
+
+S, A, L, B = 11, 3, 4, 16
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    m = DiffusionDynamics(DiffusionConfig(history_len=L, hidden=64), S, A)
+    for p in m.parameters():  # move off the init so every term matters
+        p.data += 0.05 * torch.randn_like(p)
+    return m
+
+
+def _inputs():
+    gen = torch.Generator().manual_seed(1)
+    h = History(torch.randn(B, L + 1, S, generator=gen), torch.rand(B, L, A, generator=gen),
+                torch.ones(B, L + 1, dtype=torch.bool))
+    h.valid[:3, :2] = False
+    return h, torch.rand(B, A, generator=gen), torch.randn(B, S + 1, generator=gen)
+
+
+@pytest.mark.parametrize("precision, tol", [("float32", 1e-5), ("bfloat16", 0.05)])
+def test_plan_matches_the_training_forward(model, precision, tol):
+    h, action, x = _inputs()
+    sigma = torch.full(h.valid.shape, 0.01)
+    tokens = model._tokens(h, action, sigma, ~h.valid, torch.Generator().manual_seed(0))
+    plan = model.sampling_plan(precision)
+    reference_cond = model.denoiser.condition(model.encoder.net(tokens))
+    cond = plan.condition(tokens)
+    assert torch.allclose(cond.float(), reference_cond, atol=tol, rtol=tol)
+    for level in (5.0, 0.3, 0.01):
+        reference = model.denoiser(x, torch.full((B,), level), reference_cond)
+        assert torch.allclose(plan.denoise(x, level, cond), reference, atol=tol, rtol=tol)
+
+
+def test_plan_is_rebuilt_after_a_weight_update(model):
+    h, action, _ = _inputs()
+    before = model.predict(h, action, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        model.denoiser.out.bias += 1.0  # in place, as an optimiser step
+    after = model.predict(h, action, torch.Generator().manual_seed(0))
+    assert not torch.allclose(before.next_state, after.next_state)
+
+
+def test_bfloat16_rows_do_not_depend_on_the_batch(model):
+    h, action, _ = _inputs()
+    keys = np.arange(B, dtype=np.uint64)
+    full = model.predict(h, action, RowNoise(keys), precision="bfloat16")
+    for i in (0, 5, B - 1):
+        one = model.predict(h[i:i + 1], action[i:i + 1], RowNoise(keys[i:i + 1]),
+                            precision="bfloat16")
+        assert torch.equal(one.next_state, full.next_state[i:i + 1])
+
+
+def test_unknown_precision(model):
+    h, action, _ = _inputs()
+    with pytest.raises(ValueError, match="precision"):
+        model.predict(h, action, precision="float16")
