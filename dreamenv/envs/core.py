@@ -1,0 +1,203 @@
+"""The batched core of every DyDiff env: a dynamics model, its rolling noisy-history buffer and
+one random stream per row. The single env is this core with one row; the vector env, N rows.
+
+The buffer of one row, for a model window of ``L = 2`` past transitions (the layout of
+:mod:`dreamenv.models.history`)::
+
+    after        reset          step(a0)        step(a1)         step(a2)
+    states       [ -,  -, s0]   [ -, s0, s1]    [s0, s1, s2]     [s1, s2, s3]
+    actions      [ -,  - ]      [ -, a0 ]       [a0, a1 ]        [a1, a2 ]
+    valid        [ F,  F,  T]   [ F,  T,  T]    [ T,  T,  T]     [ T,  T,  T]
+
+``step(a_t)`` asks the model for ``(s_{t+1}, r_t)`` given the window that ends in ``s_t``, then
+shifts the window left by one token. Past states are the model's own clean samples; the model
+re-noises them at ``history_noise`` with fresh noise on every call (Diffusion Forcing's noisy
+history, which is what keeps long imagined rollouts stable). Tokens before the episode start,
+and tokens older than the ``history`` the env was asked for, are masked.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dreamenv.models import DiffusionDynamics, load_checkpoint, pretrained_path
+from dreamenv.models.history import History
+from dreamenv.models.interface import DynamicsModel
+from dreamenv.models.noise import RowNoise
+from dreamenv.models.termination import TerminationFn, termination_for
+from dreamenv.tasks import task_for_env
+
+KEY_HIGH = 2**63  # row stream keys are drawn in [0, 2^63) from the row's np_random
+
+
+def load_dynamics(model: object, env_id: str) -> tuple[DynamicsModel, TerminationFn, dict]:
+    """The model an env steps in, its termination rule and its checkpoint config (``{}`` for a
+    model object). ``model`` is ``None`` (the shipped model for the task), a checkpoint
+    directory, or a model object with ``predict``."""
+    if model is None:
+        model = pretrained_path(task_for_env(env_id).name)
+    if isinstance(model, (str, Path)):
+        path = Path(model).resolve()
+        stamps = tuple(p.stat().st_mtime_ns if p.exists() else 0
+                       for p in (path / "config.json", path / "model.safetensors"))
+        return _load_cached(str(path), stamps, env_id)
+    if not callable(getattr(model, "predict", None)):
+        raise ValueError(f"model must be a checkpoint directory or a dynamics model with "
+                         f"predict(), got {type(model).__name__}")
+    return model, termination_for(env_id), {}  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str, stamps: tuple, env_id: str
+                 ) -> tuple[DynamicsModel, TerminationFn, dict]:
+    """Envs share a loaded checkpoint (inference only reads it); a rewritten file reloads."""
+    model, learned, config = load_checkpoint(path, env_id)
+    return model, termination_for(env_id, learned), config
+
+
+@dataclass
+class StepBatch:
+    """What one model step gives for every row (numpy, float64 observations)."""
+
+    obs: np.ndarray  # (N, S)
+    reward: np.ndarray  # (N,)
+    terminated: np.ndarray  # (N,) bool
+    uncertainty: np.ndarray  # (N,)
+    x_velocity: np.ndarray  # (N,)
+    x_position: np.ndarray  # (N,)
+    diverged: np.ndarray  # (N,) bool: the model produced NaN/inf; the row was ended
+
+
+class ImaginedBatch:
+    """``N`` imagined rows stepped by one batched model call.
+
+    Args:
+        model: the dynamics model (``DynamicsModel``).
+        termination: maps ``(N, S)`` next observations to ``(N,)`` bools.
+        num_rows: ``N``.
+        history: past transitions the model sees (``None``: all the model was trained with;
+            fewer are masked out, as the model saw masked tokens in training).
+        predict_kwargs: extra ``predict`` arguments (denoising steps, history noise, precision).
+        dt: seconds per step, to integrate the x position from the predicted x velocity.
+        x_velocity_index: where the x velocity sits in the observation.
+    """
+
+    def __init__(self, model: DynamicsModel, termination: TerminationFn, num_rows: int,
+                 history: int | None, predict_kwargs: dict, dt: float, x_velocity_index: int):
+        self.model, self.termination = model, termination
+        self.num_rows, self.predict_kwargs = num_rows, predict_kwargs
+        self.dt, self.x_velocity_index = dt, x_velocity_index
+        length = model.history_len
+        history = length if history is None else int(history)
+        if not 0 <= history <= length:
+            raise ValueError(f"history must be in 0..{length} (the model was trained with "
+                             f"{length} past transitions), got {history}")
+        self.hidden_tokens = length - history  # oldest tokens always masked
+        self.window = History.start(torch.zeros(num_rows, model.state_dim), length,
+                                    model.action_dim)
+        self.noise = RowNoise(np.zeros(num_rows, dtype=np.uint64))
+        self.x_position = np.zeros(num_rows)
+
+    def reset_rows(self, rows: np.ndarray, obs: np.ndarray, x_position: np.ndarray,
+                   keys: np.ndarray, past: History | None = None) -> None:
+        """Start ``rows`` at ``obs`` ``(k, S)``; ``past`` (batch ``k``) is a recorded window
+        ending in ``obs``, otherwise the episode starts with no history."""
+        state = torch.as_tensor(np.asarray(obs), dtype=torch.float32)
+        if past is None:
+            past = History.start(state, self.model.history_len, self.model.action_dim)
+        self.window.states[rows] = past.states
+        self.window.states[rows, -1] = state
+        self.window.actions[rows] = past.actions
+        self.window.valid[rows] = past.valid
+        if self.hidden_tokens:
+            self.window.valid[rows, : self.hidden_tokens] = False
+        self.x_position[rows] = x_position
+        self.noise.reseed(rows, keys)
+
+    @torch.no_grad()
+    def step(self, actions: np.ndarray) -> StepBatch:
+        """One model step for all rows; ``actions`` ``(N, A)`` already validated and clipped."""
+        action = torch.as_tensor(actions, dtype=torch.float32)
+        pred = self.model.predict(self.window, action, self.noise, **self.predict_kwargs)
+        obs = pred.next_state.numpy().astype(np.float64)
+        reward = pred.reward.numpy().astype(np.float64)
+        diverged = ~(np.isfinite(obs).all(1) & np.isfinite(reward))
+        next_state = pred.next_state
+        if diverged.any():  # never let NaN/inf out: keep the last state and end the row
+            obs[diverged] = self.window.current[diverged].numpy()
+            reward[diverged] = 0.0
+            next_state = torch.as_tensor(obs, dtype=torch.float32)
+        self.window = self.window.push(action, next_state)
+        if self.hidden_tokens:
+            self.window.valid[:, : self.hidden_tokens] = False
+        x_velocity = obs[:, self.x_velocity_index]
+        self.x_position = self.x_position + self.dt * x_velocity
+        terminated = np.asarray(self.termination(obs), dtype=bool) | diverged
+        uncertainty = np.nan_to_num(pred.uncertainty.numpy().astype(np.float64), nan=0.0,
+                                    posinf=0.0)
+        return StepBatch(obs, reward, terminated, uncertainty, x_velocity,
+                         self.x_position.copy(), diverged)
+
+
+AUTO_BFLOAT16_ROWS = 32
+"""``precision="auto"`` uses bfloat16 from this many rows up: below it a bfloat16 matmul costs
+more than a float32 one (fixed dispatch cost), above it about half (benchmarks/throughput.py)."""
+
+
+def bfloat16_is_fast() -> bool:
+    """Whether this CPU has native bfloat16 matmuls (AVX512-BF16 / AMX) through oneDNN."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def predict_options(model: DynamicsModel, num_rows: int, denoising_steps: int | None,
+                    history_noise: float | None, precision: str | None) -> dict:
+    """``predict`` keyword arguments for the env's sampling options. ``precision`` ``"auto"``
+    (or ``None``) is float32 below :data:`AUTO_BFLOAT16_ROWS` rows and bfloat16 from there on
+    CPUs with native bfloat16. A diffusion-only option given for another kind of model is an
+    error rather than silently ignored."""
+    auto = precision in (None, "auto")
+    if isinstance(model, DiffusionDynamics):
+        if denoising_steps is not None and not 1 <= int(denoising_steps) <= 50:
+            raise ValueError(f"denoising_steps must be in 1..50, got {denoising_steps}")
+        if history_noise is not None and not 0 <= float(history_noise) <= 1:
+            raise ValueError(f"history_noise must be in [0, 1], got {history_noise}")
+        if auto:
+            wide = num_rows >= AUTO_BFLOAT16_ROWS and bfloat16_is_fast()
+            precision = "bfloat16" if wide else model.cfg.precision
+        model.sampling_plan(precision)  # validates the name now, not at the first step
+        options = {"steps": denoising_steps, "history_noise": history_noise,
+                   "precision": precision}
+        return {k: v for k, v in options.items() if v is not None}
+    given = [name for name, value in (("denoising_steps", denoising_steps),
+                                      ("history_noise", history_noise)) if value is not None]
+    if not auto:
+        given.append("precision")
+    if given:
+        raise ValueError(f"{', '.join(given)} only apply to diffusion models, not "
+                         f"{type(model).__name__}")
+    return {}
+
+
+def validate_actions(action: object, shape: tuple[int, ...], low: np.ndarray,
+                     high: np.ndarray) -> np.ndarray:
+    """The action as float32 clipped to ``[low, high]`` (as MuJoCo's ctrlrange clips controls);
+    ``ValueError`` naming the problem for a wrong shape, a non-numeric dtype, NaN or inf."""
+    try:
+        a = np.asarray(action, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"action must be numeric with shape {shape}, got "
+                         f"{type(action).__name__} ({e})") from None
+    if a.shape != shape:
+        raise ValueError(f"action has shape {a.shape}, expected {shape}")
+    if not np.isfinite(a).all():
+        bad = np.argwhere(~np.isfinite(a))[:4].tolist()
+        raise ValueError(f"action contains NaN or inf (at index {bad})")
+    return np.clip(a, low, high).astype(np.float32)
