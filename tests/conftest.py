@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import gymnasium as gym
-import numpy as np
-import pytest
-import torch
+import os
 
-from dreamenv.behaviour.policy import RandomPolicy
-from dreamenv.datasets.dataset import OfflineDataset
-from dreamenv.datasets.rollout import collect
+os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must precede MuJoCo's GL setup
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from dreamenv.behaviour.policy import RandomPolicy  # noqa: E402
+from dreamenv.datasets.dataset import OfflineDataset  # noqa: E402
+from dreamenv.datasets.rollout import collect  # noqa: E402
 
 
 # Tiny networks: one thread is fastest and keeps timings steady when other jobs share the CPU.

@@ -166,4 +166,5 @@ class DreamEnv(DreamSetup, gym.Env):
         return self.real.render(self._obs, float(self.core.x_position[0]))
 
     def close(self) -> None:
-        self.real.close()
+        if hasattr(self, "real"):  # construction may have failed before it existed
+            self.real.close()

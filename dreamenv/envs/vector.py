@@ -136,4 +136,5 @@ class DreamVectorEnv(DreamSetup, VectorEnv):
                      for i in range(self.num_envs))
 
     def close_extras(self, **kwargs: Any) -> None:
-        self.real.close()
+        if hasattr(self, "real"):  # construction may have failed before it existed
+            self.real.close()
