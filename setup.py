@@ -30,7 +30,8 @@ setup(
         "rllib": ["ray[rllib]>=2.54,<2.61"],
         "multiagent": ["pettingzoo>=1.24", "gymnasium-robotics>=1.3"],
         "minari": ["minari>=0.5,<0.6"],
-        "test": ["pytest>=7", "minari>=0.5,<0.6"],
+        "video": ["imageio-ffmpeg>=0.4"],  # .mp4 videos (.gif needs nothing extra)
+        "test": ["pytest>=7", "minari>=0.5,<0.6", "imageio-ffmpeg>=0.4"],
     },
     entry_points={"console_scripts": ["dreamenv=dreamenv.cli:main"]},
 )

@@ -31,7 +31,9 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{target.name}.", dir=target.parent)
+    # The suffix is kept so writers that pick a format by extension (video, images) work.
+    fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{target.name}.", suffix=target.suffix,
+                                    dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -159,6 +159,16 @@ def cmd_evaluate_model(args: argparse.Namespace) -> None:
     print(f"wrote {Path(args.out) / 'accuracy.json'} and accuracy.png")
 
 
+def cmd_video(args: argparse.Namespace) -> None:
+    from dreamenv.evaluation.video import side_by_side
+
+    result = side_by_side(args.out, policy=args.policy, seed=args.seed, steps=args.steps,
+                          model=args.model, size=args.size)
+    for name, ret in result["returns"].items():
+        print(f"{name:>16}: return {ret:8.1f} over {result['lengths'][name]} steps")
+    print(f"wrote {result['video']}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from dreamenv.behaviour.sac import SACConfig
     from dreamenv.models.diffusion import DiffusionConfig
@@ -236,6 +246,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="real transitions collected from the unseen policy")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_evaluate_model)
+
+    p = commands.add_parser("video", help="one policy in the real env and in DyDiff-Hopper, "
+                                          "side by side, same seed")
+    p.add_argument("--out", required=True, help="video file, .mp4 or .gif")
+    p.add_argument("--policy", default="expert", help="shipped behaviour policy level")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=300, help="env steps at most")
+    p.add_argument("--model", help="checkpoint directory (default: the shipped model)")
+    p.add_argument("--size", type=int, default=320, help="pixels per side of each panel")
+    p.set_defaults(func=cmd_video)
     return parser
 
 

@@ -129,6 +129,11 @@ class DreamVectorEnv(DreamSetup, VectorEnv):
         self._autoreset = terminated | truncated
         return self._obs.copy(), reward, terminated, truncated, infos
 
+    def end_episodes(self, rows: np.ndarray) -> None:
+        """Treat ``rows`` (a bool mask) as ended by the last step, so the next step autoresets
+        them: for wrappers that end episodes themselves (``UncertaintyHalt``)."""
+        self._autoreset |= np.asarray(rows, dtype=bool)
+
     def render(self) -> tuple[np.ndarray, ...] | None:
         if self.render_mode is None or self._obs is None:
             return None
