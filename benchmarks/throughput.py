@@ -107,7 +107,7 @@ def main() -> None:
     cfg = getattr(model, "cfg", None)
     print_table(rows, f"env steps/s, random actions; torch threads={torch.get_num_threads()}, "
                       f"denoising steps={args.steps or getattr(cfg, 'denoising_steps', '-')}, "
-                      f"precision={args.precision or getattr(cfg, 'precision', '-')}")
+                      f"precision={args.precision or 'auto'}")
 
 
 if __name__ == "__main__":

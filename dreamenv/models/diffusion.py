@@ -11,13 +11,14 @@ model's own slightly-wrong past predictions look like what it was trained on.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from dreamenv.models.denoiser import ContextEncoder, Denoiser
+from dreamenv.models.denoiser import ContextEncoder, Denoiser, noise_feature
 from dreamenv.models.fastpath import PRECISIONS, SamplingPlan, weights_version
 from dreamenv.models.history import History
 from dreamenv.models.interface import Prediction
@@ -148,10 +149,14 @@ class DiffusionDynamics(nn.Module):
         level = self.cfg.history_noise if history_noise is None else history_noise
         precision = self.cfg.precision if precision is None else precision
         plan = self.sampling_plan(precision)
-        b = action.shape[0]
+        b, d = action.shape[0], self.state_dim + 1
+        # One draw for all of this step's noise: context stabilisation noise, then the sampler's
+        # starting noise (one call to a per-row source costs as much as a hundred numbers).
+        noise = randn((b, history.states[0].numel() + d), generator)
         # Below the lowest trained level a token is as good as clean: show it at that level.
-        ctx_sigma = torch.full(history.valid.shape, max(float(level), self.cfg.context_sigma_min))
-        cond = plan.condition(self._tokens(history, action, ctx_sigma, ~history.valid, generator))
+        ctx_level = max(float(level), self.cfg.context_sigma_min)
+        tokens = self._inference_tokens(history, action, ctx_level, noise[:, :-d])
+        cond = plan.condition(tokens)
         first_estimate: list[torch.Tensor] = []
 
         def denoise(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -162,8 +167,7 @@ class DiffusionDynamics(nn.Module):
 
         if steps not in self._sampling_sigmas:
             self._sampling_sigmas[steps] = self.schedule.sampling_sigmas(steps).tolist()
-        x = sample(denoise, (b, self.state_dim + 1), self._sampling_sigmas[steps], generator,
-                   heun=heun)
+        x = sample(denoise, noise[:, -d:], self._sampling_sigmas[steps], heun=heun)
         uncertainty = (x - first_estimate[0]).norm(dim=-1)
         out = self.target_norm.denormalize(x)
         next_state = self.state_bounds.clamp(history.current + out[:, :-1])
@@ -188,6 +192,20 @@ class DiffusionDynamics(nn.Module):
         tokens = self._tokens(history, action, ctx_sigma, masked, generator)
         return self.denoiser.condition(self.encoder.net(tokens))
 
+    def _inference_tokens(self, history: History, action: torch.Tensor, level: float,
+                          noise: torch.Tensor) -> torch.Tensor:
+        """``_tokens`` for one context level (every shown token at ``level``), with the
+        level's scalings as constants: the same input in half the ops."""
+        masked = ~history.valid
+        states = self.state_norm.normalize(history.states)
+        states = torch.add(states, noise.view(states.shape), alpha=level)
+        c_in = (level**2 + self.encoder.sigma_data**2) ** -0.5
+        states = torch.where(masked[..., None], 0.0, states * c_in)
+        feature = torch.where(masked, _feature(self.schedule.sigma_max), _feature(level))
+        tokens = torch.cat([states, feature[..., None]], -1).flatten(1)
+        past_actions = torch.where(masked[:, :-1, None], 0.0, history.actions).flatten(1)
+        return torch.cat([tokens, past_actions, action], -1)
+
     def _tokens(self, history: History, action: torch.Tensor, ctx_sigma: torch.Tensor,
                 masked: torch.Tensor, generator: Noise) -> torch.Tensor:
         """Noise the context tokens at their levels, mask some: the encoder input ``(B, W)``."""
@@ -197,6 +215,12 @@ class DiffusionDynamics(nn.Module):
         ctx_sigma = torch.where(masked, self.schedule.sigma_max, ctx_sigma)
         past_actions = torch.where(masked[:, :-1, None], 0.0, history.actions)
         return self.encoder.tokens(states, ctx_sigma, past_actions, action)
+
+
+@functools.lru_cache(maxsize=64)
+def _feature(sigma: float) -> float:
+    """The encoder's noise feature of one level, as a constant."""
+    return float(noise_feature(torch.tensor(sigma)))
 
 
 def fit_normalizers(observations: np.ndarray, next_observations: np.ndarray,

@@ -12,22 +12,22 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from dreamenv.models.noise import Noise, randn
-
 Denoise = Callable[[torch.Tensor, float], torch.Tensor]
 
 
-def sample(denoise: Denoise, shape: tuple[int, int], sigmas: Sequence[float] | torch.Tensor,
-           generator: Noise = None, heun: bool = False) -> torch.Tensor:
-    """Draw ``shape`` samples by Euler (or Heun) steps along ``sigmas`` (ending in 0).
+def sample(denoise: Denoise, noise: torch.Tensor, sigmas: Sequence[float] | torch.Tensor,
+           heun: bool = False) -> torch.Tensor:
+    """Turn standard-normal ``noise`` ``(B, D)`` into samples by Euler (or Heun) steps along
+    ``sigmas`` (ending in 0). The ODE is deterministic: all randomness is in ``noise``, which the
+    caller draws (together with its other noise, in one call to its source).
 
-    1. start from pure noise at ``sigmas[0]``;
+    1. start from pure noise ``sigmas[0] * noise``;
     2. at each level, step along the ODE direction ``(x - denoise(x)) / sigma``;
     3. with ``heun``, correct each step with the direction at its end (2 calls a step, none on
        the last step to 0, as in EDM's Algorithm 1).
     """
     levels = [float(s) for s in sigmas]
-    x = randn(shape, generator) * levels[0]
+    x = noise * levels[0]
     for sigma, sigma_next in zip(levels[:-1], levels[1:]):
         d = (x - denoise(x, sigma)) / sigma
         x_next = x + (sigma_next - sigma) * d

@@ -44,6 +44,16 @@ def test_plan_matches_the_training_forward(model, precision, tol):
         assert torch.allclose(plan.denoise(x, level, cond), reference, atol=tol, rtol=tol)
 
 
+def test_inference_tokens_match_the_training_tokens(model):
+    h, action, _ = _inputs()
+    level = 0.02
+    reference = model._tokens(h, action, torch.full(h.valid.shape, level), ~h.valid,
+                              torch.Generator().manual_seed(3))
+    noise = torch.randn(B, (L + 1) * S, generator=torch.Generator().manual_seed(3))
+    fast = model._inference_tokens(h, action, level, noise)
+    assert torch.allclose(fast, reference, atol=1e-6)
+
+
 def test_plan_is_rebuilt_after_a_weight_update(model):
     h, action, _ = _inputs()
     before = model.predict(h, action, torch.Generator().manual_seed(0))
