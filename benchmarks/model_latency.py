@@ -22,6 +22,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64, 1024])
     parser.add_argument("--steps", type=int, nargs="+", default=[1, 2, 3, 5, 10])
+    parser.add_argument("--precision", nargs="+", default=["float32", "bfloat16"],
+                        choices=["float32", "bfloat16"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     real = real_hopper_steps_per_second()
@@ -33,18 +35,20 @@ def main() -> None:
                                 model.action_dim)
         history.valid[:] = True
         action = torch.rand(batch, model.action_dim)
-        for steps in args.steps:
-            sec = time_call(lambda: model.predict(history, action, gen, steps=steps))
-            rows.append({"model": "diffusion", "batch": batch, "denoising steps": steps,
-                         "ms/call": sec * 1e3, "steps/s": batch / sec,
-                         "x real Hopper": batch / sec / real})
+        for precision in args.precision:
+            for steps in args.steps:
+                sec = time_call(lambda: model.predict(history, action, gen, steps=steps,
+                                                      precision=precision))
+                rows.append({"model": "diffusion", "precision": precision, "batch": batch,
+                             "denoising steps": steps, "ms/call": sec * 1e3,
+                             "steps/s": batch / sec, "x real Hopper": batch / sec / real})
         if args.ensemble:
             ens, _, _ = load_checkpoint(args.ensemble)
             h = History.start(torch.randn(batch, ens.state_dim), ens.history_len,
                               ens.action_dim)
             sec = time_call(lambda: ens.predict(h, action, gen))
-            rows.append({"model": "ensemble", "batch": batch, "denoising steps": "-",
-                         "ms/call": sec * 1e3, "steps/s": batch / sec,
+            rows.append({"model": "ensemble", "precision": "float32", "batch": batch,
+                         "denoising steps": "-", "ms/call": sec * 1e3, "steps/s": batch / sec,
                          "x real Hopper": batch / sec / real})
     print_table(rows, f"one model step, torch threads={args.threads}; real Hopper-v5 single "
                       f"env: {real:,.0f} steps/s")
