@@ -169,6 +169,18 @@ def cmd_video(args: argparse.Namespace) -> None:
     print(f"wrote {result['video']}")
 
 
+def cmd_imagine(args: argparse.Namespace) -> None:
+    from dreamenv.integrations.imagine import ImagineConfig, format_summary, run_imagine
+
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise ValueError("dreamenv imagine needs RLlib: pip install -e '.[rllib]'") from None
+    report = run_imagine(config_from_args(ImagineConfig, args), args.out)
+    print(format_summary(report))
+    print(f"wrote {Path(args.out) / 'report.json'}, returns.png and compare.png")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from dreamenv.behaviour.sac import SACConfig
     from dreamenv.models.diffusion import DiffusionConfig
@@ -246,6 +258,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="real transitions collected from the unseen policy")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_evaluate_model)
+
+    from dreamenv.integrations.imagine import ImagineConfig
+
+    p = commands.add_parser("imagine", help="train an RLlib agent inside DyDiff-Hopper, "
+                                            "evaluate it in the real env (resumes)")
+    p.add_argument("--out", default="runs/imagine", help="run directory")
+    add_dataclass_options(p, ImagineConfig)
+    p.set_defaults(func=cmd_imagine)
 
     p = commands.add_parser("video", help="one policy in the real env and in DyDiff-Hopper, "
                                           "side by side, same seed")

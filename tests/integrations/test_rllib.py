@@ -46,3 +46,25 @@ def test_one_iteration_reports_imagined_and_real_returns(local_ray, algo, tmp_pa
     policy = RLlibPolicy.from_checkpoint(checkpoint)
     action = policy.act(np.zeros((2, 11)))
     assert action.shape == (2, 3) and np.all(np.abs(action) <= 1)
+
+
+def test_imagine_job_writes_its_run_directory_and_resumes(local_ray, tmp_path, monkeypatch):
+    import dreamenv.integrations.rllib as rllib
+    from dreamenv.integrations.imagine import ImagineConfig, run_imagine
+
+    original = rllib.algo_config
+
+    def small(*args, **kwargs):  # a short PPO iteration keeps the test quick
+        return original(*args, **kwargs).training(train_batch_size_per_learner=200,
+                                                  minibatch_size=100, num_epochs=1)
+    monkeypatch.setattr(rllib, "algo_config", small)
+    cfg = ImagineConfig(algo="PPO", iterations=1, num_envs=4, eval_episodes=1,
+                        compare_episodes=1, max_episode_steps=30)
+    first = run_imagine(cfg, tmp_path)
+    cfg.iterations = 2
+    second = run_imagine(cfg, tmp_path)
+    assert len(first["log"]) == 1 and len(second["log"]) == 2  # resumed, not restarted
+    assert second["log"][1]["env_steps"] > first["log"][0]["env_steps"]
+    assert {"agent", "random", "medium"} == set(second["comparison"]["policies"])
+    for name in ("report.json", "returns.png", "compare.png", "checkpoint"):
+        assert (tmp_path / name).exists()

@@ -1,0 +1,167 @@
+"""The main job: train an RLlib agent entirely inside DyDiff-Hopper, evaluate it in the real env.
+
+``dreamenv imagine --algo SAC --out DIR`` runs RLlib iterations until the time budget is spent.
+Every iteration reports the imagined return (training episodes in the learned env) and the real
+return (``eval_episodes`` deterministic episodes in Hopper-v5, which the agent never trains on).
+``DIR`` gets ``checkpoint/`` (RLlib, replaced atomically each iteration, so an interrupted run
+resumes from it), ``report.json``, ``returns.png`` and, at the end, the seed-matched comparison of
+the agent and the behaviour policies in both envs (``compare.json`` / ``compare.png``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dreamenv._atomic import atomic_path
+from dreamenv._progress import progress
+from dreamenv.training.common import plot_log
+
+
+@dataclass
+class ImagineConfig:
+    """What ``dreamenv imagine`` trains and how long."""
+
+    algo: str = "SAC"
+    """RLlib algorithm: SAC or PPO."""
+    minutes: float = 10.0
+    """Wall-clock budget; the run ends after the iteration that crosses it."""
+    iterations: int = 0
+    """Stop after this many iterations instead (0: use the time budget)."""
+    num_envs: int = 16
+    """DyDiff envs per env runner (one batched model call steps them all)."""
+    num_env_runners: int = 0
+    """Remote env runners (0: sample in the driver); more need a Ray cluster's CPUs."""
+    start: str = "real"
+    """Episode starts in the learned env: 'real' (Hopper-v5's reset) or 'dataset'."""
+    max_episode_steps: int = 1000
+    """Imagined episode length (short, e.g. 5-50, for MBPO-style branched rollouts)."""
+    uncertainty_penalty: float = 0.0
+    """MOPO's lambda: reward - lambda * uncertainty (0: no penalty)."""
+    model: str = ""
+    """Dynamics checkpoint directory ('' = the shipped model)."""
+    eval_episodes: int = 5
+    """Real Hopper-v5 episodes per evaluation."""
+    compare_episodes: int = 5
+    """Seed-matched episodes per policy in the final comparison (0: skip it)."""
+    seed: int = 0
+
+
+def env_config(cfg: ImagineConfig) -> dict:
+    config = {"start": cfg.start, "max_episode_steps": cfg.max_episode_steps,
+              "uncertainty_penalty": cfg.uncertainty_penalty}
+    if cfg.model:
+        config["model"] = str(Path(cfg.model).resolve())
+    return config
+
+
+def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
+    """Train, evaluate every iteration, write the run directory; returns the report."""
+    import ray
+
+    from dreamenv.integrations.rllib import RLlibPolicy, algo_config
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report_file, checkpoint = out_dir / "report.json", out_dir / "checkpoint"
+    if not ray.is_initialized():  # RAY_ADDRESS (if set) joins an existing cluster
+        ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False,
+                 log_to_driver=False, ignore_reinit_error=True)
+    algorithm = algo_config(cfg.algo, env_config(cfg), cfg.num_envs, cfg.num_env_runners,
+                            cfg.eval_episodes, cfg.seed).build_algo()
+    log: list[dict] = []
+    if checkpoint.is_dir() and report_file.is_file():
+        previous = json.loads(report_file.read_text())
+        if previous.get("config", {}).get("algo") != cfg.algo:
+            raise ValueError(f"{out_dir}: holds a {previous['config'].get('algo')} run; "
+                             "use a new --out")
+        algorithm.restore_from_path(str(checkpoint))
+        log = previous["log"]
+    elapsed0 = log[-1]["time_s"] if log else 0.0
+    start = time.perf_counter()
+    bar = progress(total=cfg.iterations or int(cfg.minutes * 60), desc=f"imagine {cfg.algo}",
+                   unit="it" if cfg.iterations else "s")
+    try:
+        while True:
+            result = algorithm.train()
+            elapsed = elapsed0 + time.perf_counter() - start
+            row = _row(result, len(log) + 1, elapsed)
+            log.append(row)
+            _save_checkpoint(algorithm, checkpoint)
+            _write_report(report_file, cfg, log, None)
+            bar.update(1 if cfg.iterations else int(elapsed) - bar.n)
+            bar.set_postfix(imagined=f"{row['imagined_return']:.0f}",
+                            real=f"{row['real_return']:.0f}")
+            if (cfg.iterations and len(log) >= cfg.iterations) or (
+                    not cfg.iterations and elapsed >= cfg.minutes * 60):
+                break
+        plot_log(log, ("imagined_return", "real_return"), out_dir / "returns.png", "env_steps",
+                 f"{cfg.algo} trained in DyDiff-Hopper: imagined vs real return")
+        comparison = None
+        if cfg.compare_episodes:
+            comparison = _final_comparison(cfg, RLlibPolicy(algorithm.get_module(), -1.0, 1.0),
+                                           out_dir)
+        return _write_report(report_file, cfg, log, comparison)
+    finally:
+        bar.close()
+        algorithm.stop()
+
+
+def _row(result: dict, iteration: int, elapsed: float) -> dict:
+    runners = result.get("env_runners", {})
+    evaluation = result.get("evaluation", {}).get("env_runners", {})
+    return {"iteration": iteration, "time_s": round(elapsed, 1),
+            "env_steps": int(runners.get("num_env_steps_sampled_lifetime", 0)),
+            "imagined_return": float(runners.get("episode_return_mean", np.nan)),
+            "real_return": float(evaluation.get("episode_return_mean", np.nan))}
+
+
+def _save_checkpoint(algorithm, checkpoint: Path) -> None:
+    """Write beside, then swap: a kill leaves the old or the new checkpoint, never half."""
+    fresh = checkpoint.with_name(checkpoint.name + ".new")
+    shutil.rmtree(fresh, ignore_errors=True)
+    algorithm.save_to_path(str(fresh))
+    old = checkpoint.with_name(checkpoint.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if checkpoint.exists():
+        checkpoint.rename(old)
+    fresh.rename(checkpoint)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _final_comparison(cfg: ImagineConfig, agent, out_dir: Path) -> dict:
+    from dreamenv.behaviour import behaviour_policy
+    from dreamenv.evaluation.compare import compare_policies, write_report
+
+    policies = {"agent": agent, "random": behaviour_policy("hopper", "random"),
+                "medium": behaviour_policy("hopper", "medium", deterministic=True)}
+    report = compare_policies(policies, episodes=cfg.compare_episodes, seed=10_000 + cfg.seed,
+                              model=cfg.model or None)
+    write_report(report, out_dir)
+    return report
+
+
+def _write_report(path: Path, cfg: ImagineConfig, log: list[dict],
+                  comparison: dict | None) -> dict:
+    report = {"config": asdict(cfg), "log": log, "final": log[-1] if log else None,
+              "comparison": comparison}
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(report, indent=1))
+    return report
+
+
+def format_summary(report: dict) -> str:
+    final = report["final"]
+    lines = [f"after {final['iteration']} iterations, {final['env_steps']:,} imagined steps, "
+             f"{final['time_s'] / 60:.1f} min: imagined return {final['imagined_return']:.1f}, "
+             f"real return {final['real_return']:.1f}"]
+    if report.get("comparison"):
+        from dreamenv.evaluation.compare import format_report
+        lines.append(format_report(report["comparison"]))
+    return "\n".join(lines)
