@@ -13,3 +13,12 @@ def test_quickstart_env(capsys):
     out = capsys.readouterr().out.splitlines()
     assert "steps, return" in out[0]
     assert out[1] == "DreamVectorEnv (1024, 11) (1024,)"
+
+
+def test_sac_in_imagination_runs_and_evaluates_in_the_real_env(capsys, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["sac_in_imagination.py", "--steps", "300", "--start-steps",
+                                     "100", "--num-envs", "4", "--eval-every", "300",
+                                     "--eval-episodes", "1"])
+    runpy.run_path(str(EXAMPLES / "sac_in_imagination.py"), run_name="__main__")
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "imagined steps" in last and "real Hopper-v5 return" in last
