@@ -84,9 +84,9 @@ def main() -> None:
     gamma, tau, batch = 0.99, 0.005, 256
 
     size = args.steps
-    buf = {"obs": np.zeros((size, obs_dim), np.float32), "act": np.zeros((size, act_dim), np.float32),
-           "rew": np.zeros(size, np.float32), "next": np.zeros((size, obs_dim), np.float32),
-           "done": np.zeros(size, np.float32)}
+    buf = {"obs": np.zeros((size, obs_dim), np.float32),
+           "act": np.zeros((size, act_dim), np.float32), "rew": np.zeros(size, np.float32),
+           "next": np.zeros((size, obs_dim), np.float32), "done": np.zeros(size, np.float32)}
     n = 0
     obs, _ = envs.reset(seed=args.seed)
     autoreset = np.zeros(args.num_envs, dtype=bool)  # NEXT_STEP autoreset: skip reset steps

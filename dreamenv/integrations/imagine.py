@@ -47,7 +47,9 @@ class ImagineConfig:
     model: str = ""
     """Dynamics checkpoint directory ('' = the shipped model)."""
     eval_episodes: int = 5
-    """Real Hopper-v5 episodes per evaluation."""
+    """Real Hopper-v5 episodes per evaluation (one evaluation per iteration)."""
+    iteration_seconds: float = 30.0
+    """Train at least this long per iteration, so evaluation stays a small share."""
     compare_episodes: int = 5
     """Seed-matched episodes per policy in the final comparison (0: skip it)."""
     seed: int = 0
@@ -74,7 +76,7 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
         ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False,
                  log_to_driver=False, ignore_reinit_error=True)
     algorithm = algo_config(cfg.algo, env_config(cfg), cfg.num_envs, cfg.num_env_runners,
-                            cfg.eval_episodes, cfg.seed).build_algo()
+                            cfg.eval_episodes, cfg.seed, cfg.iteration_seconds).build_algo()
     log: list[dict] = []
     if checkpoint.is_dir() and report_file.is_file():
         previous = json.loads(report_file.read_text())

@@ -57,9 +57,12 @@ def register() -> None:
 
 
 def algo_config(algo: str, env_config: dict, num_envs: int = 16, num_env_runners: int = 0,
-                eval_episodes: int = 5, seed: int = 0) -> AlgorithmConfig:
+                eval_episodes: int = 5, seed: int = 0,
+                iteration_seconds: float = 0.0) -> AlgorithmConfig:
     """A PPO or SAC config: train in DyDiff, evaluate ``eval_episodes`` real episodes at every
-    iteration. Hyperparameters follow RLlib's MuJoCo examples, scaled to a 2-core machine."""
+    iteration. Hyperparameters follow RLlib's MuJoCo examples, scaled to a 2-core machine.
+    ``iteration_seconds`` makes each iteration train at least that long, so that the real-env
+    evaluation (seconds per episode) does not dominate short SAC iterations."""
     register()
     real_config = {"task": env_config.get("task", "hopper"), "max_episode_steps": 1000}
     if algo.upper() == "PPO":
@@ -72,10 +75,11 @@ def algo_config(algo: str, env_config: dict, num_envs: int = 16, num_env_runners
     elif algo.upper() == "SAC":
         config = (SACConfig()
                   .training(actor_lr=3e-4, critic_lr=1e-3, alpha_lr=3e-4, gamma=0.99, tau=0.005,
-                            train_batch_size_per_learner=256, num_steps_sampled_before_learning_starts=5000,
+                            train_batch_size_per_learner=256,
+                            num_steps_sampled_before_learning_starts=5000,
                             replay_buffer_config={"type": "PrioritizedEpisodeReplayBuffer",
-                                                  "capacity": 1_000_000, "alpha": 0.0, "beta": 0.0},
-                            training_intensity=None)
+                                                  "capacity": 1_000_000, "alpha": 0.0,
+                                                  "beta": 0.0})
                   .rl_module(model_config={"fcnet_hiddens": [256, 256]}))
     else:
         raise ValueError(f"algo must be PPO or SAC, got {algo!r}")
@@ -88,6 +92,7 @@ def algo_config(algo: str, env_config: dict, num_envs: int = 16, num_env_runners
                         evaluation_config=AlgorithmConfig.overrides(
                             env=REAL_ENV, env_config=real_config,
                             num_envs_per_env_runner=1, explore=False))
+            .reporting(min_time_s_per_iteration=iteration_seconds or None)
             .debugging(seed=seed))
 
 

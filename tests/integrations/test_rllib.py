@@ -59,7 +59,7 @@ def test_imagine_job_writes_its_run_directory_and_resumes(local_ray, tmp_path, m
                                                   minibatch_size=100, num_epochs=1)
     monkeypatch.setattr(rllib, "algo_config", small)
     cfg = ImagineConfig(algo="PPO", iterations=1, num_envs=4, eval_episodes=1,
-                        compare_episodes=1, max_episode_steps=30)
+                        iteration_seconds=0, compare_episodes=1, max_episode_steps=30)
     first = run_imagine(cfg, tmp_path)
     cfg.iterations = 2
     second = run_imagine(cfg, tmp_path)
