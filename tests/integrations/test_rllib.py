@@ -68,3 +68,31 @@ def test_imagine_job_writes_its_run_directory_and_resumes(local_ray, tmp_path, m
     assert {"agent", "random", "medium"} == set(second["comparison"]["policies"])
     for name in ("report.json", "returns.png", "compare.png", "checkpoint"):
         assert (tmp_path / name).exists()
+
+
+def test_imagine_runs_on_a_two_worker_ray_cluster(tmp_path, monkeypatch):
+    """RAY_ADDRESS points the job at a cluster; two remote env runners sample DyDiff there."""
+    from ray.cluster_utils import Cluster
+
+    import dreamenv.integrations.rllib as rllib
+    from dreamenv.integrations.imagine import ImagineConfig, run_imagine
+
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    for _ in range(2):
+        cluster.add_node(num_cpus=1)
+    original = rllib.algo_config
+    monkeypatch.setattr(rllib, "algo_config", lambda *a, **k: original(*a, **k).training(
+        train_batch_size_per_learner=200, minibatch_size=100, num_epochs=1))
+    monkeypatch.setenv("RAY_ADDRESS", cluster.address)
+    try:
+        cfg = ImagineConfig(algo="PPO", iterations=1, num_envs=2, num_env_runners=2,
+                            eval_episodes=1, iteration_seconds=0, compare_episodes=0,
+                            max_episode_steps=30)
+        report = run_imagine(cfg, tmp_path)
+        assert len(ray.nodes()) == 3
+        assert report["log"][0]["env_steps"] >= 200
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
