@@ -78,6 +78,9 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     algorithm = algo_config(cfg.algo, env_config(cfg), cfg.num_envs, cfg.num_env_runners,
                             cfg.eval_episodes, cfg.seed, cfg.iteration_seconds).build_algo()
     log: list[dict] = []
+    old = checkpoint.with_name(checkpoint.name + ".old")
+    if not checkpoint.exists() and old.is_dir():  # killed mid-swap: the old one is complete
+        old.rename(checkpoint)
     if checkpoint.is_dir() and report_file.is_file():
         previous = json.loads(report_file.read_text())
         if previous.get("config", {}).get("algo") != cfg.algo:
