@@ -89,7 +89,8 @@ def test_train_and_evaluate_model_tiny(hopper_random, tmp_path, capsys):
                  "--out", str(tmp_path / "eval"), "--policy", str(policy), "--starts", "16",
                  "--other-steps", "300"]) == 0
     out = capsys.readouterr().out
-    assert "h=200" in out and "ensemble ens (sample)" in out and "diffusion diff" in out
+    assert "h=200" in out and "ensemble ens (sample)" in out and "ensemble ens (mean)" in out
+    assert "diffusion diff (sampled" in out and "diffusion diff (mean of 16" in out
     report = json.loads((tmp_path / "eval" / "accuracy.json").read_text())
     assert set(report["results"]) == {"held-out episodes (in data)",
                                       "other policy (not in data)"}

@@ -4,8 +4,10 @@
 * fresh real episodes of a policy that is in no dataset (by default the shipped ``other`` policy,
   a SAC run with another seed).
 
-Each diffusion model is evaluated at its default denoising steps; each ensemble both with mean
-and with sampled propagation. Writes ``accuracy.json`` and ``accuracy.png``.
+Every model is evaluated both with sampled propagation (feed back one sample, what the env does)
+and with mean propagation (feed back the predicted mean): an ensemble's mean of its elites' means,
+a diffusion model's average of ``mean_samples`` samples (:class:`~dreamenv.models.sample_mean.
+SampleMean`) at its default denoising steps. Writes ``accuracy.json`` and ``accuracy.png``.
 """
 
 from __future__ import annotations
@@ -23,16 +25,23 @@ from dreamenv.datasets.rollout import collect
 from dreamenv.evaluation.openloop import HORIZONS, EpisodeSet, choose_starts, open_loop_errors
 from dreamenv.models.checkpoint import load_checkpoint
 from dreamenv.models.ensemble import Propagation
+from dreamenv.models.sample_mean import SampleMean
 from dreamenv.training.common import load_training_dataset
 from dreamenv.training.data import TransitionData
 
 
-def model_variants(path: str | Path, env_id: str | None = None) -> list[tuple[str, object, dict]]:
+def model_variants(path: str | Path, env_id: str | None = None, mean_samples: int = 16
+                   ) -> list[tuple[str, object, dict]]:
     """``(label, model, predict kwargs)`` for each way a checkpoint is evaluated."""
     model, _, config = load_checkpoint(path, env_id)
     name = Path(path).name
     if config["kind"] == "diffusion":
-        return [(f"diffusion {name} ({model.cfg.denoising_steps} steps)", model, {})]
+        steps = model.cfg.denoising_steps
+        out = [(f"diffusion {name} (sampled, {steps} steps)", model, {})]
+        if mean_samples:
+            out.append((f"diffusion {name} (mean of {mean_samples}, {steps} steps)",
+                        SampleMean(model, mean_samples), {}))
+        return out
     out = []
     for mode in (Propagation.MEAN, Propagation.SAMPLE):
         variant, _, _ = load_checkpoint(path, env_id)
@@ -69,10 +78,11 @@ def evaluation_episodes(config: dict, dataset: str | None, policy_file: str | No
 def evaluate_models(checkpoints: list[str], out_dir: str | Path, dataset: str | None = None,
                     policy_file: str | None = None, n_starts: int = 512,
                     other_steps: int = 20_000, seed: int = 0,
-                    horizons: tuple[int, ...] = HORIZONS) -> dict:
+                    horizons: tuple[int, ...] = HORIZONS, mean_samples: int = 16) -> dict:
     """Evaluate every checkpoint on both episode sets; write JSON and PNG to ``out_dir``."""
     _, _, first = load_checkpoint(checkpoints[0])
-    variants = [v for path in checkpoints for v in model_variants(path, first["env_id"])]
+    variants = [v for path in checkpoints
+                for v in model_variants(path, first["env_id"], mean_samples)]
     sets, state_std, notes = evaluation_episodes(first, dataset, policy_file, other_steps, seed)
     results: dict = {}
     for set_name, episodes in sets.items():
@@ -81,6 +91,7 @@ def evaluate_models(checkpoints: list[str], out_dir: str | Path, dataset: str | 
                                                      horizons, seed, kwargs)
                              for label, model, kwargs in variants}
     report = {"env_id": first["env_id"], "horizons": list(horizons), "n_starts": n_starts,
+              "mean_samples": mean_samples,
               "checkpoints": [str(c) for c in checkpoints], **notes, "results": results}
     report = json.loads(json.dumps(report))  # the same str-keyed form as the file
     out_dir = Path(out_dir)
@@ -93,11 +104,11 @@ def evaluate_models(checkpoints: list[str], out_dir: str | Path, dataset: str | 
 def format_table(report: dict) -> str:
     """The horizon table as plain text: one row per (episode set, model variant)."""
     hs = report["horizons"]
-    lines = [f"{'episodes':28s} {'model':44s} " + " ".join(f"h={h:<6d}" for h in hs)]
+    lines = [f"{'episodes':28s} {'model':52s} " + " ".join(f"h={h:<6d}" for h in hs)]
     for set_name, by_model in report["results"].items():
         for label, res in by_model.items():
             cells = " ".join(f"{res['state_rmse'][str(h)]:<8.3f}" for h in hs)
-            lines.append(f"{set_name:28s} {label:44s} {cells}")
+            lines.append(f"{set_name:28s} {label:52s} {cells}")
     return "\n".join(lines)
 
 
