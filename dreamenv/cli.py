@@ -154,9 +154,25 @@ def cmd_evaluate_model(args: argparse.Namespace) -> None:
 
     report = evaluate_models(args.checkpoints, args.out, dataset=args.dataset,
                              policy_file=args.policy, n_starts=args.starts,
-                             other_steps=args.other_steps, seed=args.seed)
+                             other_steps=args.other_steps, seed=args.seed,
+                             mean_samples=args.mean_samples)
     print(format_table(report))
     print(f"wrote {Path(args.out) / 'accuracy.json'} and accuracy.png")
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from dreamenv.evaluation.compare import compare_policies, format_report, write_report
+    from dreamenv.evaluation.policies import load_policy
+
+    policies = dict(load_policy(spec, args.task) for spec in args.policies)
+    if len(policies) < len(args.policies):
+        raise ValueError("two policy specs have the same label; name them with LABEL=SPEC")
+    report = compare_policies(policies, episodes=args.episodes, seed=args.seed,
+                              max_steps=args.max_steps, task=args.task, model=args.model)
+    report["specs"] = list(args.policies)
+    write_report(report, args.out)
+    print(format_report(report))
+    print(f"wrote {Path(args.out) / 'compare.json'} and compare.png")
 
 
 def cmd_video(args: argparse.Namespace) -> None:
@@ -256,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--starts", type=int, default=512, help="start states per episode set")
     p.add_argument("--other-steps", type=int, default=20_000,
                    help="real transitions collected from the unseen policy")
+    p.add_argument("--mean-samples", type=int, default=16,
+                   help="samples a diffusion model's mean propagation averages (0: skip it)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_evaluate_model)
 
@@ -266,6 +284,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/imagine", help="run directory")
     add_dataclass_options(p, ImagineConfig)
     p.set_defaults(func=cmd_imagine)
+
+    p = commands.add_parser("compare", help="seed-matched returns of policies in DyDiff-Hopper "
+                                            "and the real env; DOPE rank metrics")
+    p.add_argument("policies", nargs="+", metavar="POLICY",
+                   help="random | medium | expert | other | LEVEL+NOISE | actor.safetensors | "
+                        "RLlib checkpoint dir | module:callable; LABEL=SPEC names one")
+    p.add_argument("--out", required=True, help="directory for compare.json / compare.png")
+    p.add_argument("--episodes", type=_positive_int, default=10, help="episodes per policy")
+    p.add_argument("--max-steps", type=_positive_int, default=1000, help="steps per episode")
+    p.add_argument("--seed", type=int, default=0, help="episode i starts from seed + i")
+    p.add_argument("--model", help="checkpoint directory (default: the shipped model)")
+    p.add_argument("--task", default="hopper", choices=sorted(TASKS))
+    p.set_defaults(func=cmd_compare)
 
     p = commands.add_parser("video", help="one policy in the real env and in DyDiff-Hopper, "
                                           "side by side, same seed")

@@ -37,3 +37,47 @@ def test_compare_two_tiny_policies(tmp_path):
     saved = json.loads((tmp_path / "compare.json").read_text())
     assert saved["policies"]["zeros"]["real_length"] <= 30
     assert (tmp_path / "compare.png").stat().st_size > 0
+
+
+def zero_policy(obs):
+    """Importable by spec (tests.evaluation.test_compare:zero_policy) in the CLI test."""
+    return np.zeros((len(obs), 3))
+
+
+def test_policy_specs(tmp_path):
+    from dreamenv.behaviour.policy import TanhGaussianActor, save_actor
+    from dreamenv.evaluation.policies import NoisyPolicy, load_policy
+
+    assert load_policy("random")[0] == "random"
+    label, noisy = load_policy("shaky=expert+0.5")
+    assert label == "shaky" and isinstance(noisy, NoisyPolicy) and noisy.sigma == 0.5
+    obs = np.zeros((4, 11))
+    acts = noisy.act(obs, np.random.default_rng(0))
+    assert acts.shape == (4, 3) and np.abs(acts).max() <= 1.0
+    actor_file = tmp_path / "step_0100.safetensors"
+    save_actor(TanhGaussianActor(11, 3, (8,)), actor_file, "Hopper-v5", step=100)
+    assert load_policy(str(actor_file))[0] == "step_0100"
+    assert load_policy("tests.evaluation.test_compare:zero_policy")[1].__name__ == "zero_policy"
+    for bad, message in [("nonsense", "not a level"), ("expert+x", "not a number"),
+                         ("expert+-1", ">= 0"), ("=medium", "both parts"),
+                         ("math:nothing_here", "cannot import"), ("math:pi", "neither")]:
+        with pytest.raises(ValueError, match=message):
+            load_policy(bad)
+    with pytest.raises(ValueError, match="Walker"):  # an actor for another env
+        other = tmp_path / "walker.safetensors"
+        save_actor(TanhGaussianActor(17, 6, (8,)), other, "Walker2d-v5", step=0)
+        load_policy(str(other))
+
+
+def test_compare_cli(tmp_path, capsys):
+    from dreamenv.cli import main
+
+    assert main(["compare", "random", "zeros=tests.evaluation.test_compare:zero_policy",
+                 "--episodes", "2", "--max-steps", "20", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "spearman" in out and "zeros" in out
+    report = json.loads((tmp_path / "compare.json").read_text())
+    assert set(report["policies"]) == {"random", "zeros"}
+    assert report["specs"][1].startswith("zeros=")
+    assert main(["compare", "random", "random", "--out", str(tmp_path)]) == 2
+    assert "same label" in capsys.readouterr().err
