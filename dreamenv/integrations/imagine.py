@@ -28,13 +28,15 @@ from dreamenv.training.common import plot_log
 class ImagineConfig:
     """What ``dreamenv imagine`` trains and how long."""
 
-    algo: str = "SAC"
-    """RLlib algorithm: SAC or PPO."""
+    algo: str = "PPO"
+    """RLlib algorithm: PPO or SAC. PPO is the default because imagined steps are cheap in a
+    wide vector env and PPO turns many of them into progress fast: in 10 minutes here it reached
+    a real return above 2000 (see the README)."""
     minutes: float = 10.0
     """Wall-clock budget; the run ends after the iteration that crosses it."""
     iterations: int = 0
     """Stop after this many iterations instead (0: use the time budget)."""
-    num_envs: int = 16
+    num_envs: int = 64
     """DyDiff envs per env runner (one batched model call steps them all)."""
     num_env_runners: int = 0
     """Remote env runners (0: sample in the driver); more need a Ray cluster's CPUs."""
@@ -52,6 +54,11 @@ class ImagineConfig:
     """Train at least this long per iteration, so evaluation stays a small share."""
     compare_episodes: int = 5
     """Seed-matched episodes per policy in the final comparison (0: skip it)."""
+    threads: int = 1
+    """Torch CPU threads of this process. The learner and the model share it, and Ray's own
+    processes share the cores: with 2 threads on a 2-core machine that is not idle, every
+    parallel op waits for a descheduled thread (measured: a 64-env model step took 92 ms instead
+    of 1.4 ms, and a PPO iteration 40 s instead of 1.1 s)."""
     seed: int = 0
 
 
@@ -66,9 +73,11 @@ def env_config(cfg: ImagineConfig) -> dict:
 def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     """Train, evaluate every iteration, write the run directory; returns the report."""
     import ray
+    import torch
 
     from dreamenv.integrations.rllib import RLlibPolicy, algo_config
 
+    torch.set_num_threads(cfg.threads)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     report_file, checkpoint = out_dir / "report.json", out_dir / "checkpoint"
@@ -106,12 +115,14 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
             if (cfg.iterations and len(log) >= cfg.iterations) or (
                     not cfg.iterations and elapsed >= cfg.minutes * 60):
                 break
-        plot_log(log, ("imagined_return", "real_return"), out_dir / "returns.png", "env_steps",
-                 f"{cfg.algo} trained in DyDiff-Hopper: imagined vs real return")
-        comparison = None
+        comparison, references = None, {}
         if cfg.compare_episodes:
             comparison = _final_comparison(cfg, RLlibPolicy(algorithm.get_module(), -1.0, 1.0),
                                            out_dir)
+            references = {f"{name} policy, real": comparison["policies"][name]["real_return"]
+                          for name in ("random", "medium")}
+        plot_log(log, ("imagined_return", "real_return"), out_dir / "returns.png", "env_steps",
+                 f"{cfg.algo} trained in DyDiff-Hopper: imagined vs real return", references)
         return _write_report(report_file, cfg, log, comparison)
     finally:
         bar.close()

@@ -100,8 +100,10 @@ def run_config(train: TrainConfig, kind: ModelKind, model_cfg: object) -> dict:
     return {"train": asdict(train), "kind": kind.value, "model": asdict(model_cfg)}
 
 
-def plot_log(log: list[dict], keys: tuple[str, ...], path: Path, x: str, title: str) -> None:
-    """Training curves as a PNG (one line per key present in the log)."""
+def plot_log(log: list[dict], keys: tuple[str, ...], path: Path, x: str, title: str,
+             references: dict[str, float] | None = None) -> None:
+    """Training curves as a PNG (one line per key present in the log), with optional labelled
+    horizontal reference lines (e.g. a random policy's return)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -112,6 +114,9 @@ def plot_log(log: list[dict], keys: tuple[str, ...], path: Path, x: str, title: 
         pts = [(r[x], r[key]) for r in log if key in r]
         if pts:
             ax.plot(*zip(*pts), label=key)
+    for (label, value), style in zip((references or {}).items(), (":", "--", "-.")):
+        if value > 0:  # log scale
+            ax.axhline(value, color="gray", linestyle=style, linewidth=1, label=label)
     ax.set_xlabel(x)
     ax.set_yscale("log")
     ax.set_title(title)
