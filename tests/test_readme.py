@@ -17,7 +17,7 @@ def quick_start_commands() -> list[str]:
 def test_quick_start_has_two_commands():
     commands = quick_start_commands()
     assert len(commands) == 2 and all("\n" not in c for c in commands)
-    assert "dreamenv " in commands[0] and "pytest" in commands[1]
+    assert "dreamenv imagine" in commands[0] and "pytest" in commands[1]
 
 
 def test_ci_runs_the_readme_test_command_verbatim():
