@@ -21,8 +21,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import shutil
+import tempfile
 import warnings
+from pathlib import Path
 
 import gymnasium as gym
 import minari  # the optional extra dreamenv[minari]
@@ -71,29 +74,47 @@ def export_minari(dataset: OfflineDataset, dataset_id: str, env_id: str | None =
         raise DatasetError(f"{where}: cannot make env {env_id!r} ({e})") from None
     path = get_dataset_path(dataset_id)
     try:
-        obs_space = _check_spaces(env, dataset, where)  # before any existing data is deleted
+        obs_space = _check_spaces(env, dataset, where)
         if path.exists() and not overwrite:
             raise DatasetError(f"{where}: already exists at {path} (pass overwrite=True)")
-        if path.exists():
-            with contextlib.redirect_stdout(io.StringIO()):  # delete_dataset prints a line
-                minari.delete_dataset(dataset_id)
+        # Written whole under a hidden staging root, then swapped in by renames: an interrupted
+        # export leaves the previous dataset (or none), never half of one.
+        staging = Path(tempfile.mkdtemp(prefix=".dreamenv-export-", dir=get_dataset_path()))
         try:
-            with warnings.catch_warnings():
+            with _datasets_root(staging), warnings.catch_warnings():
                 # Minari nags about every optional field left unset (email, permalink, ...).
                 warnings.filterwarnings("ignore", ".*is set to None", UserWarning)
                 created = minari.create_dataset_from_buffers(
                     dataset_id, _buffers(dataset), env=env, observation_space=obs_space,
                     author=author, data_format="hdf5",
                     description=description or f"dreamenv offline dataset for {env_id}")
-            meta = json.dumps(dataset.metadata, default=lambda v: v.tolist()
-                              if isinstance(v, (np.ndarray, np.generic)) else str(v))
-            created.storage.update_metadata({METADATA_KEY: meta})
-        except BaseException:
-            shutil.rmtree(path, ignore_errors=True)  # a half-written dataset would block a retry
-            raise
+                meta = json.dumps(dataset.metadata, default=lambda v: v.tolist()
+                                  if isinstance(v, (np.ndarray, np.generic)) else str(v))
+                created.storage.update_metadata({METADATA_KEY: meta})
+            path.parent.mkdir(parents=True, exist_ok=True)
+            previous = staging / "previous"
+            if path.exists():
+                path.rename(previous)
+            (staging / dataset_id).rename(path)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     finally:
         env.close()
     return dataset_id
+
+
+@contextlib.contextmanager
+def _datasets_root(root: Path):
+    """Point Minari's dataset root (``MINARI_DATASETS_PATH``) at ``root`` for a while."""
+    before = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(root)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["MINARI_DATASETS_PATH"]
+        else:
+            os.environ["MINARI_DATASETS_PATH"] = before
 
 
 def import_minari(dataset_id: str) -> OfflineDataset:

@@ -91,3 +91,16 @@ def test_malformed_id_leaves_nothing(hopper, minari_root):
     with pytest.raises(DatasetError, match="malformed id"):
         export_minari(_slice(hopper, 50), "no-version")
     assert not (minari_root / "no-version").exists()
+
+
+def test_interrupted_overwrite_keeps_the_previous_dataset(hopper, minari_root, monkeypatch):
+    export_minari(_slice(hopper, 300), DATASET_ID)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # as if the export died half-way through writing
+
+    monkeypatch.setattr(minari, "create_dataset_from_buffers", killed)
+    with pytest.raises(KeyboardInterrupt):
+        export_minari(hopper, DATASET_ID, overwrite=True)
+    assert len(import_minari(DATASET_ID)) == 300  # the old one, whole
+    assert [p.name for p in minari_root.iterdir()] == ["dreamenv"]  # no staging left behind
