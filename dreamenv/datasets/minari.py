@@ -19,7 +19,6 @@ Datasets live under ``$MINARI_DATASETS_PATH`` (default ``~/.minari/datasets``).
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import shutil
