@@ -78,7 +78,7 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     from dreamenv.integrations.rllib import RLlibPolicy, algo_config
 
     torch.set_num_threads(cfg.threads)
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()  # RLlib reads a relative path as a URI without a scheme
     out_dir.mkdir(parents=True, exist_ok=True)
     report_file, checkpoint = out_dir / "report.json", out_dir / "checkpoint"
     if not ray.is_initialized():  # RAY_ADDRESS (if set) joins an existing cluster

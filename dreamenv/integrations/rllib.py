@@ -106,7 +106,7 @@ class RLlibPolicy:
     @classmethod
     def from_checkpoint(cls, path: str | Path, task: str = "hopper") -> RLlibPolicy:
         """Load the policy of an RLlib checkpoint (an algorithm checkpoint directory)."""
-        path = Path(path)
+        path = Path(path).resolve()  # RLlib reads a relative path as a URI without a scheme
         module_dir = path / "learner_group" / "learner" / "rl_module" / "default_policy"
         if not module_dir.is_dir():
             raise ValueError(f"{path}: not an RLlib algorithm checkpoint (no {module_dir.name} "

@@ -29,7 +29,7 @@ def test_creators_build_the_native_vector_env_and_the_real_one():
 
 
 @pytest.mark.parametrize("algo", ["PPO", "SAC"])
-def test_one_iteration_reports_imagined_and_real_returns(local_ray, algo, tmp_path):
+def test_one_iteration_reports_imagined_and_real_returns(local_ray, algo, tmp_path, monkeypatch):
     config = algo_config(algo, {"max_episode_steps": 50}, num_envs=4, eval_episodes=1)
     if algo == "PPO":
         config.training(train_batch_size_per_learner=400, minibatch_size=100, num_epochs=1)
@@ -43,7 +43,8 @@ def test_one_iteration_reports_imagined_and_real_returns(local_ray, algo, tmp_pa
         checkpoint = algorithm.save_to_path(str(tmp_path / "ckpt"))
     finally:
         algorithm.stop()
-    policy = RLlibPolicy.from_checkpoint(checkpoint)
+    monkeypatch.chdir(tmp_path)
+    policy = RLlibPolicy.from_checkpoint("ckpt")  # relative, as on a command line
     action = policy.act(np.zeros((2, 11)))
     assert action.shape == (2, 3) and np.all(np.abs(action) <= 1)
 
@@ -60,9 +61,11 @@ def test_imagine_job_writes_its_run_directory_and_resumes(local_ray, tmp_path, m
     monkeypatch.setattr(rllib, "algo_config", small)
     cfg = ImagineConfig(algo="PPO", iterations=1, num_envs=4, eval_episodes=1,
                         iteration_seconds=0, compare_episodes=1, max_episode_steps=30)
-    first = run_imagine(cfg, tmp_path)
+    monkeypatch.chdir(tmp_path)  # a relative --out, as the README's quick start gives
+    first = run_imagine(cfg, "run")
     cfg.iterations = 2
-    second = run_imagine(cfg, tmp_path)
+    second = run_imagine(cfg, "run")
+    tmp_path = tmp_path / "run"
     assert len(first["log"]) == 1 and len(second["log"]) == 2  # resumed, not restarted
     assert second["log"][1]["env_steps"] > first["log"][0]["env_steps"]
     assert {"agent", "random", "medium"} == set(second["comparison"]["policies"])
