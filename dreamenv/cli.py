@@ -101,12 +101,15 @@ def cmd_behaviour_train(args: argparse.Namespace) -> None:
     import torch
 
     from dreamenv.behaviour.sac import SACConfig, train_sac
+    from dreamenv.behaviour.td3 import TD3Config, train_td3
     from dreamenv.paths import data_dir
 
     torch.set_num_threads(args.threads)
-    cfg = config_from_args(SACConfig, args)
-    out = Path(args.out) if args.out else data_dir() / "runs" / f"sac-{cfg.env_id}-seed{cfg.seed}"
-    result = train_sac(cfg, out)
+    config_cls, train = {"sac": (SACConfig, train_sac), "td3": (TD3Config, train_td3)}[args.algo]
+    cfg = config_from_args(config_cls, args)
+    default = data_dir() / "runs" / f"{args.algo}-{cfg.env_id}-seed{cfg.seed}"
+    out = Path(args.out) if args.out else default
+    result = train(cfg, out)
     print(json.dumps(result["evals"][-1:], indent=2))
     print(f"run directory: {out}")
 
@@ -199,6 +202,7 @@ def cmd_imagine(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from dreamenv.behaviour.sac import SACConfig
+    from dreamenv.behaviour.td3 import TD3Config
     from dreamenv.models.diffusion import DiffusionConfig
     from dreamenv.models.ensemble import EnsembleConfig
     from dreamenv.tasks import TASKS
@@ -236,11 +240,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     beh = commands.add_parser("behaviour", help="train, select and evaluate behaviour policies")
     beh_cmds = beh.add_subparsers(dest="behaviour_command", required=True, metavar="SUBCOMMAND")
-    p = beh_cmds.add_parser("train", help="train SAC on the real env (resumes if interrupted)")
-    add_dataclass_options(p, SACConfig)
-    p.add_argument("--out", help="run directory (default: $DREAMENV_DATA/runs/sac-ENV-seedN)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
-    p.set_defaults(func=cmd_behaviour_train)
+    for algo, config_cls, what in (("sac", SACConfig, "SAC (the behaviour policies)"),
+                                   ("td3", TD3Config, "TD3 (the independent family)")):
+        p = beh_cmds.add_parser("train" if algo == "sac" else f"train-{algo}",
+                                help=f"train {what} on the real env (resumes if interrupted)")
+        add_dataclass_options(p, config_cls)
+        p.add_argument("--out",
+                       help=f"run directory (default: $DREAMENV_DATA/runs/{algo}-ENV-seedN)")
+        p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
+        p.set_defaults(func=cmd_behaviour_train, algo=algo)
     p = beh_cmds.add_parser("select", help="pick expert and medium snapshots from a SAC run")
     p.add_argument("run", help="SAC run directory")
     p.add_argument("--out", default=None, help="weights directory (default: the package's)")

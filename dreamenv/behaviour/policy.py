@@ -1,4 +1,5 @@
-"""Behaviour policies: the tanh-Gaussian actor that SAC trains, and the random policy.
+"""Policies on the real env: the tanh-Gaussian actor that SAC trains, TD3's deterministic actor,
+and the random policy.
 
 A policy here is anything with ``act(obs, rng) -> action`` over a batch: ``obs`` is ``(B, S)``
 float, the returned action ``(B, A)`` float32 inside the action bounds. The actors are saved as a
@@ -40,10 +41,15 @@ class TanhGaussianActor(nn.Module):
         self.log_std = nn.Linear(width, act_dim)
         self.obs_dim, self.act_dim, self.hidden = obs_dim, act_dim, tuple(hidden)
 
+    kind = "tanh_gaussian"
+
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.trunk(obs)
         log_std = self.log_std(z).clamp(LOG_STD_MIN, LOG_STD_MAX)
         return self.mean(z), log_std
+
+    def mean_action(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self(obs)[0])
 
     def sample(
         self, obs: torch.Tensor, generator: torch.Generator | None = None
@@ -60,6 +66,33 @@ class TanhGaussianActor(nn.Module):
         return action, gauss_logp - correction
 
 
+class TanhDeterministicActor(nn.Module):
+    """TD3's actor: an MLP with a tanh output, one action per observation."""
+
+    kind = "tanh_deterministic"
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (256, 256)):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = obs_dim
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        self.trunk = nn.Sequential(*layers)
+        self.mean = nn.Linear(width, act_dim)
+        self.obs_dim, self.act_dim, self.hidden = obs_dim, act_dim, tuple(hidden)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.mean(self.trunk(obs)))
+
+    def mean_action(self, obs: torch.Tensor) -> torch.Tensor:
+        return self(obs)
+
+
+ACTOR_KINDS = {cls.kind: cls for cls in (TanhGaussianActor, TanhDeterministicActor)}
+Actor = TanhGaussianActor | TanhDeterministicActor
+
+
 @dataclass
 class ActorPolicy:
     """A trained actor as a numpy batch policy.
@@ -67,19 +100,20 @@ class ActorPolicy:
     Args:
         actor: the network.
         deterministic: act with ``tanh(mean)`` instead of sampling. D4RL's datasets were collected
-            with sampled actions, so dataset generation uses ``deterministic=False``.
+            with sampled actions, so dataset generation uses ``deterministic=False``. A
+            deterministic actor (TD3's) always acts with its one action.
         metadata: what the weight file said about itself (env id, training step, return, ...).
     """
 
-    actor: TanhGaussianActor
+    actor: Actor
     deterministic: bool = False
     metadata: dict | None = None
 
     def act(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32))
         with torch.no_grad():
-            if self.deterministic:
-                return torch.tanh(self.actor(obs_t)[0]).numpy()
+            if self.deterministic or isinstance(self.actor, TanhDeterministicActor):
+                return self.actor.mean_action(obs_t).numpy()
             # Noise drawn from the caller's numpy generator keeps rollouts reproducible per seed.
             mean, log_std = self.actor(obs_t)
             eps = torch.as_tensor(rng.standard_normal(mean.shape, dtype=np.float32))
@@ -98,7 +132,7 @@ class RandomPolicy:
         return rng.uniform(self.low, self.high, size=(n, len(self.low))).astype(np.float32)
 
 
-def save_actor(actor: TanhGaussianActor, path: str | Path, env_id: str, **info: object) -> None:
+def save_actor(actor: Actor, path: str | Path, env_id: str, **info: object) -> None:
     """Write ``actor`` atomically as safetensors; ``info`` goes into the header as JSON."""
     meta = {
         "format": POLICY_FORMAT,
@@ -106,6 +140,7 @@ def save_actor(actor: TanhGaussianActor, path: str | Path, env_id: str, **info: 
         "obs_dim": str(actor.obs_dim),
         "act_dim": str(actor.act_dim),
         "hidden": json.dumps(list(actor.hidden)),
+        "actor": actor.kind,
         "info": json.dumps(info),
     }
     tensors = {k: v.detach().contiguous().clone() for k, v in actor.state_dict().items()}
@@ -113,7 +148,7 @@ def save_actor(actor: TanhGaussianActor, path: str | Path, env_id: str, **info: 
         save_file(tensors, str(tmp), metadata=meta)
 
 
-def load_actor(path: str | Path, env_id: str | None = None) -> tuple[TanhGaussianActor, dict]:
+def load_actor(path: str | Path, env_id: str | None = None) -> tuple[Actor, dict]:
     """Load an actor saved by :func:`save_actor`, checking its format and (optionally) its env.
 
     Raises:
@@ -132,7 +167,11 @@ def load_actor(path: str | Path, env_id: str | None = None) -> tuple[TanhGaussia
         raise ValueError(f"{path}: format {meta.get('format')!r}, expected {POLICY_FORMAT!r}")
     if env_id is not None and meta.get("env_id") != env_id:
         raise ValueError(f"{path}: policy for {meta.get('env_id')!r}, not {env_id!r}")
-    actor = TanhGaussianActor(
+    # Files written before TD3 existed carry no "actor" key: they are all SAC's.
+    kind = meta.get("actor", TanhGaussianActor.kind)
+    if kind not in ACTOR_KINDS:
+        raise ValueError(f"{path}: unknown actor kind {kind!r}; known: {', '.join(ACTOR_KINDS)}")
+    actor = ACTOR_KINDS[kind](
         int(meta["obs_dim"]), int(meta["act_dim"]), tuple(json.loads(meta["hidden"]))
     )
     try:

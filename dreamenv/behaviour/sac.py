@@ -26,14 +26,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dreamenv._atomic import atomic_path
 from dreamenv._progress import progress
 from dreamenv.behaviour.policy import ActorPolicy, TanhGaussianActor, save_actor
+from dreamenv.behaviour.replay import ReplayBuffer, load_checkpoint, run_file
+from dreamenv.behaviour.replay import save_checkpoint as _checkpoint
 from dreamenv.datasets.rollout import evaluate_returns
 
-BUFFER_KEYS = ("observations", "actions", "next_observations", "rewards", "terminals",
-               "timeouts", "infos/qpos", "infos/qvel")
-
+__all__ = ["SACConfig", "run_file", "train_sac"]
 
 @dataclass
 class SACConfig:
@@ -63,32 +62,6 @@ def _critic(obs_dim: int, act_dim: int, hidden: int) -> nn.Module:
                          nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
 
-class _Buffer:
-    """Preallocated D4RL-layout arrays; row ``i`` is the ``i``-th env step of the run."""
-
-    def __init__(self, capacity: int, env: gym.Env):
-        obs_dim = env.observation_space.shape[0]
-        act_dim = env.action_space.shape[0]
-        nq, nv = env.unwrapped.model.nq, env.unwrapped.model.nv
-        shapes = {"observations": (obs_dim,), "actions": (act_dim,),
-                  "next_observations": (obs_dim,), "rewards": (), "terminals": (),
-                  "timeouts": (), "infos/qpos": (nq,), "infos/qvel": (nv,)}
-        dtypes = {"terminals": bool, "timeouts": bool, "infos/qpos": np.float64,
-                  "infos/qvel": np.float64}
-        self.data = {k: np.zeros((capacity, *s), dtypes.get(k, np.float32))
-                     for k, s in shapes.items()}
-        self.size = 0
-
-    def add(self, **row: object) -> None:
-        for k, v in row.items():
-            self.data[k.replace("__", "/")][self.size] = v
-        self.size += 1
-
-    def sample(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
-        keys = ("observations", "actions", "next_observations", "rewards", "terminals")
-        return {k: torch.as_tensor(self.data[k][idx], dtype=torch.float32) for k in keys}
-
-
 def train_sac(cfg: SACConfig, run_dir: str | Path) -> dict:
     """Train (or resume) a SAC run in ``run_dir``; returns the evaluation log."""
     run_dir = Path(run_dir)
@@ -108,7 +81,7 @@ def train_sac(cfg: SACConfig, run_dir: str | Path) -> dict:
     target_entropy = -float(act_dim)
     log_alpha = torch.zeros(1, requires_grad=True)
     alpha_opt = torch.optim.Adam([log_alpha], lr=cfg.q_lr)
-    buffer = _Buffer(cfg.total_steps, env)
+    buffer = ReplayBuffer(cfg.total_steps, env)
     modules = {"actor": actor, "q1": q1, "q2": q2, "q1_target": q1_target,
                "q2_target": q2_target, "q_opt": q_opt, "actor_opt": actor_opt,
                "alpha_opt": alpha_opt}
@@ -116,29 +89,15 @@ def train_sac(cfg: SACConfig, run_dir: str | Path) -> dict:
     episode_return, step = 0.0, 0
 
     # 1. Resume from the last checkpoint, if any: networks, optimisers, buffer, RNGs, simulator.
-    if (run_dir / "checkpoint.json").exists():
-        ckpt = torch.load(run_file(run_dir, "tensor_file"), weights_only=True)
+    restored = load_checkpoint(run_dir, cfg, buffer, env, rng)
+    if restored is not None:
+        tensors, state = restored
         for name, module in modules.items():
-            module.load_state_dict(ckpt[name])
+            module.load_state_dict(tensors[name])
         with torch.no_grad():
-            log_alpha.copy_(ckpt["log_alpha"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        state = json.loads((run_dir / "checkpoint.json").read_text())
-        if state["config"] != asdict(cfg):
-            raise ValueError(f"{run_dir}: checkpoint was made with another config; use a new dir")
+            log_alpha.copy_(tensors["log_alpha"])
         step, episode_return, evals = state["step"], state["episode_return"], state["evals"]
-        rng.bit_generator.state = state["numpy_rng"]
-        env.unwrapped.np_random.bit_generator.state = state["env_rng"]
-        env.unwrapped.set_state(np.array(state["qpos"]), np.array(state["qvel"]))
-        # The solver's warm start is part of the simulator state: without it a resumed run
-        # drifts from an uninterrupted one at the 1e-16 level.
-        env.unwrapped.data.qacc_warmstart[:] = state["qacc_warmstart"]
-        env._elapsed_steps = state["elapsed_steps"]
-        obs = np.array(state["obs"], dtype=np.float64)
-        with np.load(run_file(run_dir, "buffer_file"), allow_pickle=False) as saved:
-            for k in BUFFER_KEYS:
-                buffer.data[k][:step] = saved[k.replace("/", "__")]
-        buffer.size = step
+        obs = state["obs"]
 
     start_time = time.time()
     bar = progress(total=cfg.total_steps, initial=step, desc="SAC", unit="step")
@@ -213,45 +172,9 @@ def train_sac(cfg: SACConfig, run_dir: str | Path) -> dict:
 
         # 5. Checkpoint atomically (state first, then the JSON that says it is complete).
         if step % cfg.checkpoint_every == 0 or step == cfg.total_steps:
-            _checkpoint(run_dir, cfg, modules, log_alpha, buffer, env, rng, obs, step,
-                        episode_return, evals)
+            tensors = {name: m.state_dict() for name, m in modules.items()}
+            _checkpoint(run_dir, cfg, {**tensors, "log_alpha": log_alpha.detach().clone()},
+                        buffer, env, rng, obs, step, episode_return, evals)
     bar.close()
     env.close()
     return {"config": asdict(cfg), "evals": evals}
-
-
-def run_file(run_dir: str | Path, kind: str) -> Path:
-    """The ``buffer_file`` or ``tensor_file`` that the run's ``checkpoint.json`` points to."""
-    run_dir = Path(run_dir)
-    state = json.loads((run_dir / "checkpoint.json").read_text())
-    legacy = {"buffer_file": "buffer.npz", "tensor_file": "checkpoint.pt"}
-    return run_dir / state.get(kind, legacy[kind])
-
-
-def _checkpoint(run_dir: Path, cfg: SACConfig, modules: dict, log_alpha: torch.Tensor,
-                buffer: _Buffer, env: gym.Env, rng: np.random.Generator, obs: np.ndarray,
-                step: int, episode_return: float, evals: list[dict]) -> None:
-    """Write this step's buffer and tensors under new names, then ``checkpoint.json`` (the
-    commit record pointing to them), then delete older files: a crash at any point leaves the
-    previous checkpoint complete and consistent."""
-    buffer_file, tensor_file = f"buffer-{step:07d}.npz", f"checkpoint-{step:07d}.pt"
-    with atomic_path(run_dir / buffer_file) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **{k.replace("/", "__"): v[:step] for k, v in buffer.data.items()})
-    ckpt = {name: m.state_dict() for name, m in modules.items()}
-    ckpt.update(log_alpha=log_alpha.detach().clone(), torch_rng=torch.get_rng_state())
-    with atomic_path(run_dir / tensor_file) as tmp:
-        torch.save(ckpt, tmp)
-    data = env.unwrapped.data
-    state = {"config": asdict(cfg), "step": step, "episode_return": episode_return,
-             "evals": evals, "numpy_rng": rng.bit_generator.state,
-             "env_rng": env.unwrapped.np_random.bit_generator.state,
-             "qpos": data.qpos.tolist(), "qvel": data.qvel.tolist(),
-             "qacc_warmstart": data.qacc_warmstart.tolist(),
-             "elapsed_steps": env._elapsed_steps, "obs": np.asarray(obs).tolist(),
-             "buffer_file": buffer_file, "tensor_file": tensor_file}
-    with atomic_path(run_dir / "checkpoint.json") as tmp:
-        tmp.write_text(json.dumps(state))
-    for old in [*run_dir.glob("buffer*.npz"), *run_dir.glob("checkpoint*.pt")]:
-        if old.name not in (buffer_file, tensor_file):
-            old.unlink()

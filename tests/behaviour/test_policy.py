@@ -10,6 +10,7 @@ from dreamenv.behaviour import behaviour_policy, weights_path
 from dreamenv.behaviour.policy import (
     ActorPolicy,
     RandomPolicy,
+    TanhDeterministicActor,
     TanhGaussianActor,
     load_actor,
     save_actor,
@@ -26,6 +27,18 @@ def test_round_trip_and_metadata(tmp_path):
     b = ActorPolicy(loaded, deterministic=True).act(obs, np.random.default_rng(0))
     np.testing.assert_array_equal(a, b)
     assert a.shape == (4, 3) and np.all(np.abs(a) <= 1)
+
+
+def test_deterministic_actor_round_trip_acts_without_noise(tmp_path):
+    actor = TanhDeterministicActor(11, 3, (8, 8))
+    save_actor(actor, tmp_path / "td3.safetensors", "Hopper-v5", algo="TD3")
+    loaded, info = load_actor(tmp_path / "td3.safetensors", env_id="Hopper-v5")
+    assert isinstance(loaded, TanhDeterministicActor) and info["algo"] == "TD3"
+    obs = np.random.default_rng(0).standard_normal((4, 11))
+    # "Sampled" and mean actions agree: TD3's actor has no noise of its own.
+    a = ActorPolicy(loaded).act(obs, np.random.default_rng(0))
+    b = ActorPolicy(actor, deterministic=True).act(obs, np.random.default_rng(1))
+    np.testing.assert_array_equal(a, b)
 
 
 def test_sampling_is_reproducible_from_the_generator():

@@ -1,4 +1,5 @@
-"""The behaviour SAC run: it learns, checkpoints atomically and resumes bit-exactly."""
+"""The off-policy runs on the real env (behaviour SAC, family TD3): they checkpoint atomically
+and resume bit-exactly."""
 
 from __future__ import annotations
 
@@ -7,33 +8,40 @@ import json
 import numpy as np
 import pytest
 
+import dreamenv.behaviour.replay as replay
 import dreamenv.behaviour.sac as sac
-from dreamenv.behaviour.policy import load_actor
+import dreamenv.behaviour.td3 as td3
+from dreamenv.behaviour.policy import TanhDeterministicActor, load_actor
 
 TINY = sac.SACConfig(total_steps=900, learning_starts=200, eval_every=300, checkpoint_every=300,
                      batch_size=32, hidden=32, eval_episodes=2)
+TINY_TD3 = td3.TD3Config(total_steps=900, learning_starts=200, eval_every=300,
+                         checkpoint_every=300, batch_size=32, hidden=32, eval_episodes=2)
+RUNS = {"sac": (sac, sac.train_sac, TINY), "td3": (td3, td3.train_td3, TINY_TD3)}
 
 
 class _Interrupted(Exception):
     pass
 
 
-def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
-    straight = sac.train_sac(TINY, tmp_path / "straight")
+@pytest.mark.parametrize("algo", sorted(RUNS))
+def test_interrupted_run_resumes_to_the_same_result(algo, tmp_path, monkeypatch):
+    module, train, cfg = RUNS[algo]
+    straight = train(cfg, tmp_path / "straight")
 
-    real_checkpoint = sac._checkpoint
+    real_checkpoint = module._checkpoint
 
     def checkpoint_then_die(run_dir, cfg, *args):
         real_checkpoint(run_dir, cfg, *args)
         if args[-3] == 600:  # the step argument
             raise _Interrupted
 
-    monkeypatch.setattr(sac, "_checkpoint", checkpoint_then_die)
+    monkeypatch.setattr(module, "_checkpoint", checkpoint_then_die)
     with pytest.raises(_Interrupted):
-        sac.train_sac(TINY, tmp_path / "resumed")
+        train(cfg, tmp_path / "resumed")
     assert json.loads((tmp_path / "resumed" / "checkpoint.json").read_text())["step"] == 600
-    monkeypatch.setattr(sac, "_checkpoint", real_checkpoint)
-    resumed = sac.train_sac(TINY, tmp_path / "resumed")
+    monkeypatch.setattr(module, "_checkpoint", real_checkpoint)
+    resumed = train(cfg, tmp_path / "resumed")
 
     assert [e["return_mean"] for e in resumed["evals"]] == [
         e["return_mean"] for e in straight["evals"]]
@@ -44,6 +52,7 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     actor_a, _ = load_actor(tmp_path / "straight" / "snapshots" / "step_0000900.safetensors")
     actor_b, _ = load_actor(tmp_path / "resumed" / "snapshots" / "step_0000900.safetensors")
+    assert isinstance(actor_a, TanhDeterministicActor) == (algo == "td3")
     for pa, pb in zip(actor_a.parameters(), actor_b.parameters()):
         assert (pa == pb).all()
 
@@ -61,7 +70,7 @@ def test_crash_inside_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch)
     """Killed after the new buffer is written but before the commit record: the run resumes
     from the previous checkpoint and ends exactly as an uninterrupted run."""
     straight = sac.train_sac(TINY, tmp_path / "straight")
-    real_atomic = sac.atomic_path
+    real_atomic = replay.atomic_path
 
     def die_on_second_commit_record(path):
         if str(path).endswith("checkpoint.json") and "step_0000600" in "".join(
@@ -69,11 +78,11 @@ def test_crash_inside_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch)
             raise _Interrupted
         return real_atomic(path)
 
-    monkeypatch.setattr(sac, "atomic_path", die_on_second_commit_record)
+    monkeypatch.setattr(replay, "atomic_path", die_on_second_commit_record)
     with pytest.raises(_Interrupted):
         sac.train_sac(TINY, tmp_path / "resumed")
     assert json.loads((tmp_path / "resumed" / "checkpoint.json").read_text())["step"] == 300
-    monkeypatch.setattr(sac, "atomic_path", real_atomic)
+    monkeypatch.setattr(replay, "atomic_path", real_atomic)
     resumed = sac.train_sac(TINY, tmp_path / "resumed")
     assert [e["return_mean"] for e in resumed["evals"]] == [
         e["return_mean"] for e in straight["evals"]]
