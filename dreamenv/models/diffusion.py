@@ -7,6 +7,11 @@ log-uniformly in ``[context_sigma_min, context_sigma_max]``, and some past token
 entirely; the target token (normalised ``s_{t+1} - s_t`` and ``r_t``) gets an EDM training level.
 At inference the context is held at one small "stabilisation" level ``history_noise``, so the
 model's own slightly-wrong past predictions look like what it was trained on.
+
+With ``temporal_mix > 0`` the target's forward process is Dynamical Diffusion's: at each noise
+level the target is blended with the preceding step's target (the previous state delta, read
+from the history) before noise is added, and the sampler undoes the blend at every step
+(``TemporalMix`` in schedule.py, ``sample_mixed`` in sampler.py).
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from dreamenv.models.history import History
 from dreamenv.models.interface import Prediction
 from dreamenv.models.noise import Noise, randn
 from dreamenv.models.normalizer import Normalizer, StateBounds
-from dreamenv.models.sampler import sample
-from dreamenv.models.schedule import EDMSchedule
+from dreamenv.models.sampler import sample, sample_mixed
+from dreamenv.models.schedule import EDMSchedule, TemporalMix
 
 
 @dataclass
@@ -63,12 +68,24 @@ class DiffusionConfig:
     """Default stabilisation noise level of the context at inference. The model is trained for
     levels up to 1; in open-loop tests the lowest trained level (0.001) was slightly more
     accurate than 0.02 or 0.05 at every horizon, so it is the default and the knob stays."""
+    temporal_mix: float = 0.0
+    """Dynamical Diffusion's blend of the preceding step's target into the forward process at
+    the highest noise level, in [0, 1] (0: plain diffusion; the paper's configs use 0.5). The
+    preceding target is the previous state delta, with 0 for the reward (past rewards are not
+    in the history), and 0 on an episode's first step."""
     precision: str = "float32"
     """Matmul precision at inference, ``float32`` or ``bfloat16`` (see models/fastpath.py); the
     sampler's state and the state update stay float32."""
 
     def schedule(self) -> EDMSchedule:
         return EDMSchedule(self.sigma_min, self.sigma_max, self.rho, 1.0, self.p_mean, self.p_std)
+
+    def temporal_mix_schedule(self) -> TemporalMix | None:
+        if not 0.0 <= self.temporal_mix <= 1.0:
+            raise ValueError(f"temporal_mix must be in [0, 1], got {self.temporal_mix}")
+        if self.temporal_mix == 0.0:
+            return None
+        return TemporalMix(self.temporal_mix, self.sigma_min, self.sigma_max)
 
 
 class DiffusionDynamics(nn.Module):
@@ -83,6 +100,7 @@ class DiffusionDynamics(nn.Module):
         self.cfg, self.state_dim, self.action_dim = cfg, state_dim, action_dim
         self.history_len = cfg.history_len
         self.schedule = cfg.schedule()
+        self.mix = cfg.temporal_mix_schedule()
         self.state_norm = state_norm or Normalizer.empty(state_dim)
         self.target_norm = target_norm or Normalizer.empty(state_dim + 1)
         self.state_bounds = state_bounds or StateBounds.empty(state_dim)
@@ -100,24 +118,40 @@ class DiffusionDynamics(nn.Module):
              reward: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """EDM-weighted denoising loss with independent per-token context noise."""
         b, tokens = history.valid.shape
-        cfg = self.cfg
+        cfg, dev = self.cfg, history.states.device
         # 1. Per-token context noise levels, log-uniform; masked tokens read as pure noise.
-        u = torch.rand(b, tokens, generator=generator)
-        top = torch.full((tokens,), cfg.context_sigma_max)
+        u = torch.rand(b, tokens, generator=generator, device=dev)
+        top = torch.full((tokens,), cfg.context_sigma_max, device=dev)
         top[-1] = cfg.current_sigma_max
         ctx_sigma = cfg.context_sigma_min * (top / cfg.context_sigma_min) ** u
-        drop = torch.rand(b, tokens, generator=generator) < cfg.mask_prob
+        drop = torch.rand(b, tokens, generator=generator, device=dev) < cfg.mask_prob
         drop[:, -1] = False  # the current state is always shown
         masked = drop | ~history.valid
         # 2. The target token at an EDM training level.
         x0 = self.target_norm.normalize(
             torch.cat([next_state - history.current, reward[:, None]], -1))
-        sigma = self.schedule.training_sigmas(b, generator)
-        noisy = x0 + sigma[:, None] * torch.randn(x0.shape, generator=generator)
+        sigma = self.schedule.training_sigmas(b, generator, dev)
+        if self.mix is not None:  # Dynamical Diffusion: the clean target blends in the past
+            a, blend = self.mix.weights(sigma)
+            x0 = a[:, None] * x0 + blend[:, None] * self.previous_target(history)
+        noisy = x0 + sigma[:, None] * torch.randn(x0.shape, generator=generator, device=dev)
         cond = self._condition(history, action, ctx_sigma, masked, generator)
         denoised = self.denoiser(noisy, sigma, cond)
         weight = self.schedule.loss_weight(sigma)
         return (weight[:, None] * (denoised - x0) ** 2).mean()
+
+    def previous_target(self, history: History) -> torch.Tensor:
+        """``(B, S + 1)`` the preceding step's normalised target: the state delta into the
+        current state, and 0 for the reward; all 0 where the previous state is not valid."""
+        b = history.states.shape[0]
+        out = torch.zeros(b, self.state_dim + 1, dtype=history.states.dtype,
+                          device=history.states.device)
+        if history.states.shape[1] < 2:
+            return out
+        delta = history.states[:, -1] - history.states[:, -2]
+        mean, std = self.target_norm.mean[:-1], self.target_norm.std[:-1]
+        out[:, :-1] = torch.where(history.valid[:, -2:-1], (delta - mean) / std, 0.0)
+        return out
 
     # -- inference ------------------------------------------------------------------------
     @torch.no_grad()
@@ -167,8 +201,15 @@ class DiffusionDynamics(nn.Module):
 
         if steps not in self._sampling_sigmas:
             self._sampling_sigmas[steps] = self.schedule.sampling_sigmas(steps).tolist()
-        x = sample(denoise, noise[:, -d:], self._sampling_sigmas[steps], heun=heun)
-        uncertainty = (x - first_estimate[0]).norm(dim=-1)
+        if self.mix is None:
+            x = sample(denoise, noise[:, -d:], self._sampling_sigmas[steps], heun=heun)
+            first = first_estimate[0]
+        else:
+            if heun:
+                raise ValueError("Heun steps are not implemented for temporal_mix > 0")
+            x, first = sample_mixed(denoise, noise[:, -d:], self._sampling_sigmas[steps],
+                                    self.previous_target(history), self.mix)
+        uncertainty = (x - first).norm(dim=-1)
         out = self.target_norm.denormalize(x)
         next_state = self.state_bounds.clamp(history.current + out[:, :-1])
         return Prediction(next_state, out[:, -1], uncertainty)
@@ -210,7 +251,7 @@ class DiffusionDynamics(nn.Module):
                 masked: torch.Tensor, generator: Noise) -> torch.Tensor:
         """Noise the context tokens at their levels, mask some: the encoder input ``(B, W)``."""
         states = self.state_norm.normalize(history.states)  # (B, L+1, S)
-        noise = randn(tuple(states.shape), generator)
+        noise = randn(tuple(states.shape), generator, states.device)
         states = torch.where(masked[..., None], 0.0, states + ctx_sigma[..., None] * noise)
         ctx_sigma = torch.where(masked, self.schedule.sigma_max, ctx_sigma)
         past_actions = torch.where(masked[:, :-1, None], 0.0, history.actions)

@@ -90,11 +90,13 @@ def _steps(n: int) -> np.ndarray:
 Noise = torch.Generator | RowNoise | None
 
 
-def randn(shape: tuple[int, ...], source: Noise) -> torch.Tensor:
-    """Standard normals of ``shape`` from ``source`` (``None``: torch's global generator)."""
+def randn(shape: tuple[int, ...], source: Noise,
+          device: str | torch.device | None = None) -> torch.Tensor:
+    """Standard normals of ``shape`` from ``source`` (``None``: torch's global generator), on
+    ``device`` (a ``RowNoise`` draws on the CPU)."""
     if isinstance(source, RowNoise):
         return source.randn(shape)
-    return torch.randn(shape, generator=source)
+    return torch.randn(shape, generator=source, device=device)
 
 
 def rand(shape: tuple[int, ...], source: Noise) -> torch.Tensor:

@@ -36,3 +36,29 @@ def sample(denoise: Denoise, noise: torch.Tensor, sigmas: Sequence[float] | torc
             x_next = x + (sigma_next - sigma) * 0.5 * (d + d_next)
         x = x_next
     return x
+
+
+def sample_mixed(denoise: Denoise, noise: torch.Tensor, sigmas: Sequence[float] | torch.Tensor,
+                 previous: torch.Tensor, mix: object) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sampling for Dynamical Diffusion's forward process ``x = a x0 + b p + sigma n``
+    (:class:`~dreamenv.models.schedule.TemporalMix`); ``denoise`` predicts the blended clean
+    ``a x0 + b p``. Returns the sample and the first estimate of ``x0`` (for the uncertainty).
+
+    1. start from the blended prior ``b(sigma_0) p + sigma_0 noise``;
+    2. at each level, undo the blend of the denoiser's estimate to get ``x0``, and the noise
+       direction ``(x - estimate) / sigma``;
+    3. re-blend ``x0`` at the next level and add the noise direction at that level (with no
+       blending this is exactly the Euler step of :func:`sample`).
+    """
+    levels = [float(s) for s in sigmas]
+    a, b = (w.tolist() for w in mix.weights(torch.tensor(levels)))
+    x = b[0] * previous + levels[0] * noise
+    first = None
+    x0 = x
+    for i, (sigma, sigma_next) in enumerate(zip(levels[:-1], levels[1:])):
+        blended = denoise(x, sigma)
+        x0 = (blended - b[i] * previous) / a[i]
+        if first is None:
+            first = x0
+        x = a[i + 1] * x0 + b[i + 1] * previous + (sigma_next / sigma) * (x - blended)
+    return x, first

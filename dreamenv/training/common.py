@@ -47,6 +47,10 @@ class TrainConfig:
     """Diffusion steps between resumable checkpoints (the ensemble checkpoints every epoch)."""
     threads: int = 2
     """torch CPU threads."""
+    device: str = "cpu"
+    """Where the diffusion model trains: ``cpu``, ``cuda`` or ``cuda:N``. The run's identity
+    excludes it (a run may resume on another device), but CUDA's random streams differ from
+    the CPU's, so a run is bit-reproducible only on one device."""
 
 
 def load_training_dataset(name_or_path: str) -> tuple[OfflineDataset, str]:
@@ -81,7 +85,9 @@ class RunState:
         meta = json.loads(self.json_file.read_text())
         if _identity(meta["config"]) != _identity(self.config):
             raise ValueError(f"{self.out_dir}: holds a run with another config; use a new --out")
-        return torch.load(self.tensor_file, weights_only=True), meta
+        # On the CPU first: a run trained on a GPU resumes anywhere; load_state_dict moves the
+        # tensors to the model's device.
+        return torch.load(self.tensor_file, weights_only=True, map_location="cpu"), meta
 
     def save(self, tensors: dict, meta: dict) -> None:
         with atomic_path(self.tensor_file) as tmp:
@@ -91,8 +97,8 @@ class RunState:
 
 
 def _identity(config: dict) -> dict:
-    """The part of a run config that defines the run: the thread count does not."""
-    train = {k: v for k, v in config["train"].items() if k != "threads"}
+    """The part of a run config that defines the run: the thread count and device do not."""
+    train = {k: v for k, v in config["train"].items() if k not in ("threads", "device")}
     return {**config, "train": train}
 
 

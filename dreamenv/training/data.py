@@ -23,6 +23,13 @@ class Batch:
     reward: torch.Tensor  # (B,)
     terminal: torch.Tensor  # (B,) float 0/1
 
+    def to(self, device: str | torch.device) -> Batch:
+        """The same batch on ``device`` (a no-op on the CPU)."""
+        h = self.history
+        return Batch(History(h.states.to(device), h.actions.to(device), h.valid.to(device)),
+                     self.action.to(device), self.next_state.to(device),
+                     self.reward.to(device), self.terminal.to(device))
+
 
 class TransitionData:
     """A dataset split by whole episodes into training and held-out rows.

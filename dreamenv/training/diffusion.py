@@ -20,6 +20,14 @@ from dreamenv.training.data import TransitionData
 HOLDOUT_ROWS = 4096  # fixed held-out batch: a low-variance, comparable validation loss
 
 
+def _device(name: str) -> torch.device:
+    """``name`` as a torch device; a one-line error if it is not there."""
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine")
+    return device
+
+
 def train_diffusion(train: TrainConfig, model_cfg: DiffusionConfig, data: TransitionData,
                     env_id: str, dataset_info: dict, out_dir: str | Path,
                     termination: LearnedTermination) -> Path:
@@ -31,7 +39,8 @@ def train_diffusion(train: TrainConfig, model_cfg: DiffusionConfig, data: Transi
     rows = data.train_rows
     norms = fit_normalizers(data.obs[rows], data.next_obs[rows], data.rewards[rows])
     obs_dim, act_dim = data.obs.shape[1], data.actions.shape[1]
-    model = DiffusionDynamics(model_cfg, obs_dim, act_dim, *norms)
+    device = _device(train.device)
+    model = DiffusionDynamics(model_cfg, obs_dim, act_dim, *norms).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=train.diffusion_lr)
     step, log, elapsed_before = 0, [], 0.0
@@ -42,14 +51,16 @@ def train_diffusion(train: TrainConfig, model_cfg: DiffusionConfig, data: Transi
         tensors, meta = resumed
         model.load_state_dict(tensors["model"])
         ema.load_state_dict(tensors["ema"])
-        opt.load_state_dict(tensors["opt"])
+        opt.load_state_dict(tensors["opt"])  # moves its state to the parameters' device
         torch.set_rng_state(tensors["torch_rng"])
+        if device.type == "cuda" and "cuda_rng" in tensors:
+            torch.cuda.set_rng_state(tensors["cuda_rng"], device)
         rng.bit_generator.state = meta["numpy_rng"]
         step, log, elapsed_before = meta["step"], meta["log"], meta.get("elapsed_s", 0.0)
 
     holdout_rows = np.random.default_rng(123).choice(
         data.holdout_rows, min(HOLDOUT_ROWS, len(data.holdout_rows)), replace=False)
-    holdout = data.batch(holdout_rows, model_cfg.history_len)
+    holdout = data.batch(holdout_rows, model_cfg.history_len).to(device)
     warmup = max(1, min(1000, train.diffusion_steps // 10))
     start, done_before = time.time(), step
     bar = progress(total=train.diffusion_steps, initial=step, desc="diffusion", unit="step")
@@ -59,7 +70,7 @@ def train_diffusion(train: TrainConfig, model_cfg: DiffusionConfig, data: Transi
         lr_scale = min(1.0, (step + 1) / warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * frac)))
         for group in opt.param_groups:
             group["lr"] = train.diffusion_lr * lr_scale
-        batch = data.batch(rng.choice(rows, train.batch_size), model_cfg.history_len)
+        batch = data.batch(rng.choice(rows, train.batch_size), model_cfg.history_len).to(device)
         loss = model.loss(batch.history, batch.action, batch.next_state, batch.reward)
         opt.zero_grad()
         loss.backward()
@@ -77,7 +88,8 @@ def train_diffusion(train: TrainConfig, model_cfg: DiffusionConfig, data: Transi
         if step % train.eval_every == 0 or step == train.diffusion_steps:
             with torch.no_grad():
                 val = ema.loss(holdout.history, holdout.action, holdout.next_state,
-                               holdout.reward, torch.Generator().manual_seed(0)).item()
+                               holdout.reward,
+                               torch.Generator(device).manual_seed(0)).item()
             rate = (step - done_before) / max(time.time() - start, 1e-9)
             log.append({"step": step, "train_loss": loss.item(), "holdout_loss": val,
                         "steps_per_s": round(rate, 1)})
@@ -85,11 +97,14 @@ def train_diffusion(train: TrainConfig, model_cfg: DiffusionConfig, data: Transi
 
         # 5. Resumable checkpoint (atomic), and a loadable model checkpoint of the EMA weights.
         if step % train.checkpoint_every == 0 or step == train.diffusion_steps:
+            rng_states = {"torch_rng": torch.get_rng_state()}
+            if device.type == "cuda":  # the training noise is drawn on the GPU
+                rng_states["cuda_rng"] = torch.cuda.get_rng_state(device)
             state_file.save({"model": model.state_dict(), "ema": ema.state_dict(),
-                             "opt": opt.state_dict(), "torch_rng": torch.get_rng_state()},
+                             "opt": opt.state_dict(), **rng_states},
                             {"step": step, "log": log, "numpy_rng": rng.bit_generator.state,
                              "elapsed_s": elapsed_before + time.time() - start})
-            save_checkpoint(ema, termination, out_dir, env_id, dataset_info,
+            save_checkpoint(copy.deepcopy(ema).cpu(), termination, out_dir, env_id, dataset_info,
                             {"step": step, "log": log[-1:], "config": state_file.config,
                              "elapsed_s": round(elapsed_before + time.time() - start, 1)})
     bar.close()

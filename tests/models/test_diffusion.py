@@ -73,3 +73,23 @@ def test_loss_is_finite_and_has_gradients(model):
     loss.backward()
     assert torch.isfinite(loss)
     assert all(p.grad is not None for p in model.encoder.parameters())
+
+
+def test_dynamical_diffusion_option_trains_and_samples():
+    torch.manual_seed(0)
+    cfg = DiffusionConfig(history_len=L, hidden=32, encoder_layers=1, temporal_mix=0.5)
+    model = DiffusionDynamics(cfg, S, A)
+    h = _history()
+    previous = model.previous_target(h)
+    assert previous.shape == (6, S + 1) and torch.all(previous[:, -1] == 0)
+    h.valid[1, -2] = False  # no previous state: nothing to blend in
+    assert torch.all(model.previous_target(h)[1] == 0)
+    loss = model.loss(h, torch.zeros(6, A), torch.randn(6, S), torch.randn(6))
+    loss.backward()
+    assert torch.isfinite(loss)
+    p = model.predict(h, torch.zeros(6, A), torch.Generator().manual_seed(3))
+    assert p.next_state.shape == (6, S) and torch.isfinite(p.next_state).all()
+    with pytest.raises(ValueError, match="Heun"):
+        model.predict(h, torch.zeros(6, A), heun=True)
+    with pytest.raises(ValueError, match="temporal_mix"):
+        DiffusionDynamics(DiffusionConfig(temporal_mix=1.5), S, A)

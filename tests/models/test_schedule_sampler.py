@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dreamenv.models.sampler import sample
-from dreamenv.models.schedule import EDMSchedule
+from dreamenv.models.sampler import sample, sample_mixed
+from dreamenv.models.schedule import EDMSchedule, TemporalMix
 
 
 def test_sampling_sigmas_decrease_from_max_to_zero():
@@ -59,3 +59,30 @@ def test_sampler_is_a_deterministic_map_of_its_noise():
     a, b = sample(den, noise, sigmas), sample(den, noise.clone(), sigmas)
     c = sample(den, noise + 0.1, sigmas)
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_temporal_mix_sampler_recovers_a_gaussian_and_undoes_the_blend():
+    """Dynamical Diffusion's forward process x = a x0 + b p + sigma n, with the exact denoiser
+    of the blended target: the sampler must return x0's distribution, not the blend's."""
+    mix = TemporalMix(0.5, sigma_min=0.002, sigma_max=300.0)
+    mu, s, p = 3.0, 0.5, -4.0
+
+    def blended_oracle(x, sigma):
+        a, b = (float(w) for w in mix.weights(sigma))
+        m = a * mu + b * p
+        return m + (a**2 * s**2 / (a**2 * s**2 + sigma**2)) * (x - m)
+
+    noise = torch.randn(10_000, 2, generator=torch.Generator().manual_seed(0))
+    sigmas = EDMSchedule(sigma_max=300.0).sampling_sigmas(400)
+    x, first = sample_mixed(blended_oracle, noise, sigmas, torch.full_like(noise, p), mix)
+    assert x.mean().item() == pytest.approx(mu, abs=0.03)
+    assert x.std().item() == pytest.approx(s, rel=0.03)
+    assert first.shape == x.shape
+
+
+def test_temporal_mix_of_zero_is_the_euler_sampler():
+    sigmas = EDMSchedule().sampling_sigmas(3)
+    den = gaussian_oracle(0.5, 1.0)
+    noise = torch.randn(5, 3, generator=torch.Generator().manual_seed(7))
+    mixed, _ = sample_mixed(den, noise, sigmas, torch.randn(5, 3), TemporalMix(0.0))
+    assert torch.allclose(mixed, sample(den, noise, sigmas), atol=1e-6)

@@ -95,3 +95,18 @@ def test_resume_with_another_config_is_refused(data_file, tmp_path):
     # How many threads do the work is not part of what the run is.
     train_model(ModelKind.DIFFUSION, _train_cfg(data_file, diffusion_steps=20, threads=2),
                 DIFFUSION, tmp_path / "m")
+
+
+def test_dynamical_diffusion_trains_and_round_trips(data_file, tmp_path):
+    cfg = DiffusionConfig(**{**DIFFUSION.__dict__, "temporal_mix": 0.5})
+    out = train_model(ModelKind.DIFFUSION, _train_cfg(data_file, diffusion_steps=20), cfg,
+                      tmp_path / "dyn")
+    model, _, _ = load_checkpoint(out)
+    assert model.cfg.temporal_mix == 0.5 and model.mix is not None
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a CPU machine")
+def test_cuda_device_without_cuda_is_a_one_line_error(data_file, tmp_path):
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        train_model(ModelKind.DIFFUSION, _train_cfg(data_file, device="cuda"), DIFFUSION,
+                    tmp_path / "gpu")
