@@ -93,12 +93,17 @@ def load_checkpoint(run_dir: Path, cfg: object, buffer: ReplayBuffer, env: gym.E
         ``evals``, ``obs``).
 
     Raises:
-        ValueError: the checkpoint was made with another config.
+        ValueError: the checkpoint was made with another config (a larger ``total_steps`` is
+            the same run, extended).
     """
     if not (run_dir / "checkpoint.json").exists():
         return None
     state = json.loads((run_dir / "checkpoint.json").read_text())
-    if state["config"] != asdict(cfg):
+    # A finished run may be extended: nothing in SAC or TD3 depends on the total, so a run
+    # extended from N to M steps equals one run for M steps. Any other change is another run.
+    saved, wanted = dict(state["config"]), asdict(cfg)
+    if saved.pop("total_steps") < state["step"] or wanted.pop("total_steps") < state["step"] \
+            or saved != wanted:
         raise ValueError(f"{run_dir}: checkpoint was made with another config; use a new dir")
     tensors = torch.load(run_file(run_dir, "tensor_file"), weights_only=True)
     torch.set_rng_state(tensors["torch_rng"])

@@ -61,9 +61,23 @@ def test_resume_with_another_config_is_refused(tmp_path):
     small = sac.SACConfig(total_steps=300, learning_starts=100, eval_every=300,
                           checkpoint_every=300, batch_size=16, hidden=16, eval_episodes=1)
     sac.train_sac(small, tmp_path)
-    other = sac.SACConfig(**{**small.__dict__, "total_steps": 400})
+    other = sac.SACConfig(**{**small.__dict__, "hidden": 8})
     with pytest.raises(ValueError, match="another config"):
         sac.train_sac(other, tmp_path)
+    shorter = sac.SACConfig(**{**small.__dict__, "total_steps": 200})
+    with pytest.raises(ValueError, match="another config"):
+        sac.train_sac(shorter, tmp_path)
+
+
+def test_a_finished_run_extended_equals_one_longer_run(tmp_path):
+    straight = td3.train_td3(TINY_TD3, tmp_path / "straight")
+    td3.train_td3(td3.TD3Config(**{**TINY_TD3.__dict__, "total_steps": 600}), tmp_path / "ext")
+    extended = td3.train_td3(TINY_TD3, tmp_path / "ext")
+    assert [e["return_mean"] for e in extended["evals"]] == [
+        e["return_mean"] for e in straight["evals"]]
+    with np.load(sac.run_file(tmp_path / "straight", "buffer_file")) as a, \
+            np.load(sac.run_file(tmp_path / "ext", "buffer_file")) as b:
+        np.testing.assert_array_equal(a["observations"], b["observations"])
 
 
 def test_crash_inside_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):

@@ -1,0 +1,38 @@
+"""The fall diagnosis on a short budget: its measurements are consistent with the real episodes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from dreamenv.behaviour import behaviour_policy
+from dreamenv.evaluation.falls import diagnose, real_episodes, write_report
+
+
+def test_real_episodes_layout():
+    data = real_episodes(behaviour_policy("hopper", "medium", deterministic=True), 2, 0, 60)
+    n = len(data["obs"])
+    assert data["next_obs"].shape == (n, 11) and data["actions"].shape == (n, 3)
+    ends = np.flatnonzero(data["steps_left"] == 1)
+    assert len(ends) == 2 and ends[-1] == n - 1
+    np.testing.assert_array_equal(data["obs"][1:ends[0] + 1], data["next_obs"][:ends[0]])
+    assert data["start"][ends[0] + 1] == ends[0] + 1  # the second episode starts after it
+
+
+def test_diagnosis_of_a_falling_policy(tmp_path):
+    """The medium policy falls in both real episodes (seeds 0 and 1, before step 400); the
+    shipped model, one step ahead from the real state, trips the rule on those transitions."""
+    policy = behaviour_policy("hopper", "medium", deterministic=True)
+    report = diagnose(policy, episodes=2, max_steps=1000, draws=2)
+    assert report["real_falls"] == 2
+    assert sum(report["real_reason"].values()) >= 1  # z, angle (or both) explain the falls
+    assert report["fall_recall"] >= 0.5
+    assert set(report["one_step_by_steps_to_fall"]) >= {"1-1", "2-5", ">100"}
+    assert 0.0 <= report["false_fall_hazard_per_step"] <= 1.0
+    closed = report["closed_loop"]
+    assert closed["real_lengths"] == [int(n) for n in closed["real_lengths"]]
+    assert max(closed["real_lengths"]) < 1000
+    write_report(report, tmp_path, "medium")
+    saved = json.loads((tmp_path / "falls-medium.json").read_text())
+    assert "_trace" not in saved and (tmp_path / "falls-medium.png").stat().st_size > 0
