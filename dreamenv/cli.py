@@ -69,7 +69,8 @@ def cmd_data_list(args: argparse.Namespace) -> None:
     for name, recipe in RECIPES.items():
         path = dataset_path(name)
         state = "cached" if path.exists() else "not made"
-        size = "replay" if recipe.default_steps is None else f"{recipe.default_steps:,}"
+        size = (recipe.source.value if recipe.default_steps is None
+                else f"{recipe.default_steps:,}")
         print(f"{name:24s} {size:>10s}  {state:8s}  {recipe.description}")
 
 

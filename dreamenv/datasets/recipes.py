@@ -2,7 +2,8 @@
 
 Names follow D4RL: ``hopper-random``, ``-medium``, ``-expert`` are 1M transitions of a behaviour
 policy; ``-medium-replay`` is the SAC training buffer up to the step of the medium snapshot and
-``-full-replay`` the whole buffer; ``-medium-expert`` is medium and expert concatenated (2M).
+``-full-replay`` the whole buffer; ``-medium-expert`` is medium and expert concatenated (2M);
+``-union`` is random, medium, expert and full-replay concatenated (a training-data lever).
 Files are cached under ``$DREAMENV_DATA/datasets`` and keyed by name, size and seed, so asking
 twice is instant.
 """
@@ -63,6 +64,9 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            description="the whole SAC replay buffer"),
     Recipe("hopper-medium-expert", "hopper", Source.MIXTURE, default_steps=2_000_000,
            parts=("hopper-medium", "hopper-expert"), description="medium + expert, 1M each"),
+    Recipe("hopper-union", "hopper", Source.MIXTURE, default_steps=None,
+           parts=("hopper-random", "hopper-medium", "hopper-expert", "hopper-full-replay"),
+           description="random + medium + expert + full-replay, all of each (3.3M)"),
 )}
 
 
@@ -94,7 +98,8 @@ def make_dataset(name: str, steps: int | None = None, seed: int | None = None,
         seed: rollout seed (default: the recipe's); ignored by replay datasets, whose seed is the
             SAC run's; a mixture passes it to its parts (default: each part's own).
         force: rebuild even if a valid cached file exists.
-        sac_run: directory of the behaviour SAC run (replay datasets); default
+        sac_run: directory of the behaviour SAC run (replay datasets and mixtures with a
+            replay part); default
             ``$DREAMENV_DATA/runs/sac-<env>-seed<seed>``, trained there first if missing.
     """
     recipe = get_recipe(name)
@@ -123,7 +128,8 @@ def make_dataset(name: str, steps: int | None = None, seed: int | None = None,
     else:
         k = len(recipe.parts)
         sizes = [None] * k if steps is None else [steps // k + (i < steps % k) for i in range(k)]
-        parts = [load_hdf5(make_dataset(p, n, user_seed)) for p, n in zip(recipe.parts, sizes)]
+        parts = [load_hdf5(make_dataset(p, n, user_seed, sac_run=sac_run))
+                 for p, n in zip(recipe.parts, sizes)]
         arrays = {k: np.concatenate([p.arrays[k] for p in parts]) for k in parts[0].arrays}
         policy_info = {"parts": [p.metadata.get("name") for p in parts],
                        "part_seeds": [p.metadata.get("seed") for p in parts]}

@@ -81,6 +81,18 @@ def test_full_replay_is_the_sac_buffer(tmp_path):
     assert dataset.metadata["source"] == "replay"
 
 
+def test_union_is_every_set_in_order(tmp_path):
+    cfg = SACConfig(total_steps=400, learning_starts=200, eval_every=400, checkpoint_every=400,
+                    batch_size=16, hidden=16, eval_episodes=1)
+    train_sac(cfg, tmp_path / "run")
+    union = load_hdf5(make_dataset("hopper-union", steps=40, sac_run=tmp_path / "run"))
+    assert len(union) == 40
+    assert union.metadata["policy"]["parts"] == [
+        "hopper-random", "hopper-medium", "hopper-expert", "hopper-full-replay"]
+    replay = load_hdf5(make_dataset("hopper-full-replay", 10, sac_run=tmp_path / "run"))
+    np.testing.assert_array_equal(union["observations"][30:], replay["observations"])
+
+
 def test_medium_expert_is_medium_then_expert():
     mixed = load_hdf5(make_dataset("hopper-medium-expert", steps=400))
     medium = load_hdf5(make_dataset("hopper-medium", steps=200))
