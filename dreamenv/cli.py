@@ -202,6 +202,24 @@ def cmd_fidelity(args: argparse.Namespace) -> None:
     print(f"wrote {Path(args.out) / 'fidelity.json'} and fidelity.png")
 
 
+def cmd_falls(args: argparse.Namespace) -> None:
+    from dreamenv.evaluation.falls import diagnose, write_report
+    from dreamenv.evaluation.policies import load_policy
+
+    for spec in args.policies:
+        label, policy = load_policy(spec)
+        report = diagnose(policy, args.model, episodes=args.episodes, seed=args.seed,
+                          draws=args.draws)
+        write_report(report, args.out, label)
+        closed = report["closed_loop"]
+        print(f"{label}: real falls {report['real_falls']}/{args.episodes}, one-step fall "
+              f"recall {report['fall_recall']}, false-fall hazard "
+              f"{report['false_fall_hazard_per_step']:.2e}/step; open loop "
+              f"{json.dumps(report['open_loop'])}; closed-loop lengths real "
+              f"{closed['real_lengths']} learned {closed['learned_lengths']}")
+    print(f"wrote {args.out}/falls-*.json and .png")
+
+
 def cmd_family_build(args: argparse.Namespace) -> None:
     import numpy as np
 
@@ -358,6 +376,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=_positive_int, default=1000, help="bootstrap resamples")
     p.add_argument("--task", default="hopper", choices=sorted(TASKS))
     p.set_defaults(func=cmd_fidelity)
+
+    p = commands.add_parser("falls", help="why the learned env misjudges falls: one-step, "
+                                          "open-loop and closed-loop, along real episodes")
+    p.add_argument("policies", nargs="+", metavar="POLICY", help="policy specs, as in compare")
+    p.add_argument("--out", required=True, help="directory for falls-LABEL.json / .png")
+    p.add_argument("--model", help="checkpoint directory (default: the shipped model)")
+    p.add_argument("--episodes", type=_positive_int, default=10)
+    p.add_argument("--draws", type=_positive_int, default=8, help="one-step samples per state")
+    p.add_argument("--seed", type=int, default=0, help="episode k starts from seed + k")
+    p.set_defaults(func=cmd_falls)
 
     fam = commands.add_parser("family", help="build the independent evaluation family")
     fam_cmds = fam.add_subparsers(dest="family_command", required=True, metavar="SUBCOMMAND")

@@ -36,3 +36,13 @@ def test_diagnosis_of_a_falling_policy(tmp_path):
     write_report(report, tmp_path, "medium")
     saved = json.loads((tmp_path / "falls-medium.json").read_text())
     assert "_trace" not in saved and (tmp_path / "falls-medium.png").stat().st_size > 0
+
+
+def test_falls_command(tmp_path, capsys):
+    from dreamenv.cli import main
+
+    assert main(["falls", "medium", "--episodes", "1", "--draws", "1", "--out",
+                 str(tmp_path)]) == 0
+    assert "real falls 1/1" in capsys.readouterr().out
+    assert (tmp_path / "falls-medium.png").exists()
+    assert main(["falls", "nonsense", "--out", str(tmp_path)]) == 2
