@@ -47,6 +47,10 @@ class TrainConfig:
     """Diffusion steps between resumable checkpoints (the ensemble checkpoints every epoch)."""
     threads: int = 2
     """torch CPU threads."""
+    own_history_share: float = 0.0
+    """Share of each diffusion batch, from half-way through training, whose history window is
+    the EMA model's own rollout instead of the recorded one (the recorded next state stays the
+    target): training on the model's own rollouts. 0 is off; CPU only."""
     device: str = "cpu"
     """Where the diffusion model trains: ``cpu``, ``cuda`` or ``cuda:N``. The run's identity
     excludes it (a run may resume on another device), but CUDA's random streams differ from

@@ -71,6 +71,33 @@ class TransitionData:
         )
 
 
+@torch.no_grad()
+def with_own_history(model: object, data: TransitionData, rows: np.ndarray, history_len: int,
+                     generator: torch.Generator) -> Batch:
+    """The batch of ``rows`` with its history window replaced by ``model``'s own rollout.
+
+    For a row whose current state is ``s_t`` and whose whole window lies inside its episode,
+    the model starts from the recorded window ending in ``s_{t-L}`` and replays the recorded
+    actions ``a_{t-L} .. a_{t-1}``; the imagined ``s_{t-L+1} .. s_t`` replace the recorded ones.
+    The target stays the *recorded* ``s_{t+1}``, so the model learns to pull a drifted state
+    back toward the data (Venkatraman et al.'s "data as demonstrator"). Rows too close to their
+    episode's start keep their recorded window.
+    """
+    batch = data.batch(rows, history_len)
+    full = batch.history.valid.all(1).numpy()
+    if history_len == 0 or not full.any():
+        return batch
+    r = rows[full]
+    window = data.batch(r - history_len, history_len).history
+    for k in range(history_len):
+        action = torch.as_tensor(data.actions[r - history_len + k])
+        window = window.push(action, model.predict(window, action, generator).next_state)
+    states = batch.history.states.clone()
+    states[torch.as_tensor(full)] = window.states
+    history = History(states, batch.history.actions, batch.history.valid)
+    return Batch(history, batch.action, batch.next_state, batch.reward, batch.terminal)
+
+
 def dataset_fingerprint(dataset: OfflineDataset) -> str:
     """SHA-256 of the transition arrays: names the exact data a model was trained on."""
     digest = hashlib.sha256()

@@ -13,11 +13,19 @@ import torch
 from dreamenv._progress import progress
 from dreamenv.models.checkpoint import save_checkpoint
 from dreamenv.models.diffusion import DiffusionConfig, DiffusionDynamics, fit_normalizers
+from dreamenv.models.history import History
 from dreamenv.models.termination import LearnedTermination
 from dreamenv.training.common import ModelKind, RunState, TrainConfig, plot_log, run_config
-from dreamenv.training.data import TransitionData
+from dreamenv.training.data import Batch, TransitionData, with_own_history
 
 HOLDOUT_ROWS = 4096  # fixed held-out batch: a low-variance, comparable validation loss
+
+
+def _concat(a: Batch, b: Batch) -> Batch:
+    h = History(*(torch.cat([getattr(a.history, k), getattr(b.history, k)])
+                  for k in ("states", "actions", "valid")))
+    return Batch(h, *(torch.cat([getattr(a, k), getattr(b, k)])
+                      for k in ("action", "next_state", "reward", "terminal")))
 
 
 def _device(name: str) -> torch.device:
@@ -40,6 +48,10 @@ def train_diffusion(train: TrainConfig, model_cfg: DiffusionConfig, data: Transi
     norms = fit_normalizers(data.obs[rows], data.next_obs[rows], data.rewards[rows])
     obs_dim, act_dim = data.obs.shape[1], data.actions.shape[1]
     device = _device(train.device)
+    if not 0.0 <= train.own_history_share <= 1.0:
+        raise ValueError(f"own_history_share must be in [0, 1], got {train.own_history_share}")
+    if train.own_history_share and device.type != "cpu":
+        raise ValueError("own_history_share > 0 trains on the CPU only")
     model = DiffusionDynamics(model_cfg, obs_dim, act_dim, *norms).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=train.diffusion_lr)
@@ -70,7 +82,16 @@ def train_diffusion(train: TrainConfig, model_cfg: DiffusionConfig, data: Transi
         lr_scale = min(1.0, (step + 1) / warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * frac)))
         for group in opt.param_groups:
             group["lr"] = train.diffusion_lr * lr_scale
-        batch = data.batch(rng.choice(rows, train.batch_size), model_cfg.history_len).to(device)
+        picked = rng.choice(rows, train.batch_size)
+        own = int(round(train.own_history_share * train.batch_size))
+        if own and step >= train.diffusion_steps // 2:
+            # Training on the model's own rollouts: the first `own` rows get an imagined window.
+            gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+            mixed = with_own_history(ema, data, picked[:own], model_cfg.history_len, gen)
+            real = data.batch(picked[own:], model_cfg.history_len)
+            batch = _concat(mixed, real)
+        else:
+            batch = data.batch(picked, model_cfg.history_len).to(device)
         loss = model.loss(batch.history, batch.action, batch.next_state, batch.reward)
         opt.zero_grad()
         loss.backward()

@@ -110,3 +110,41 @@ def test_cuda_device_without_cuda_is_a_one_line_error(data_file, tmp_path):
     with pytest.raises(ValueError, match="CUDA is not available"):
         train_model(ModelKind.DIFFUSION, _train_cfg(data_file, device="cuda"), DIFFUSION,
                     tmp_path / "gpu")
+
+
+class _StandStill:
+    """A fake model whose every prediction is 'nothing moves'."""
+
+    history_len, state_dim, action_dim = 2, 11, 3
+
+    def predict(self, history, action, generator=None):
+        from dreamenv.models.interface import Prediction
+        b = action.shape[0]
+        return Prediction(history.current.clone(), torch.zeros(b), torch.zeros(b))
+
+
+def test_own_history_replaces_the_window_with_the_models_rollout(hopper_random):
+    from dreamenv.training.data import TransitionData, with_own_history
+
+    data = TransitionData(hopper_random, 0.2, 0)
+    rows = data.train_rows[:40]
+    real = data.batch(rows, 2)
+    own = with_own_history(_StandStill(), data, rows, 2, torch.Generator())
+    full = real.history.valid.all(1)
+    assert full.any() and (~full).any()
+    # A model that never moves repeats s_{t-2} through the window.
+    start = torch.as_tensor(data.obs[rows[full.numpy()] - 2])
+    assert torch.equal(own.history.states[full], start[:, None].expand(-1, 3, -1))
+    assert torch.equal(own.history.states[~full], real.history.states[~full])
+    assert torch.equal(own.next_state, real.next_state)
+    assert torch.equal(own.history.actions, real.history.actions)
+
+
+def test_training_on_own_rollouts_runs(data_file, tmp_path):
+    out = train_model(ModelKind.DIFFUSION, _train_cfg(data_file, diffusion_steps=20,
+                                                      own_history_share=0.5),
+                      DIFFUSION, tmp_path / "own")
+    assert (out / "model.safetensors").exists()
+    with pytest.raises(ValueError, match="own_history_share"):
+        train_model(ModelKind.DIFFUSION, _train_cfg(data_file, own_history_share=2.0),
+                    DIFFUSION, tmp_path / "bad")
