@@ -189,6 +189,9 @@ def diagnose(policy: object, model: object = None, episodes: int = 10, seed: int
     dist = np.sqrt(np.mean(((learned_states - real_states) / std) ** 2, axis=2))  # (K, T+1)
     parted = [int(np.argmax(row > 1.0)) if (row > 1.0).any() else None for row in dist]
     report["closed_loop"] = {"real_lengths": real_len.tolist(),
+                             "real_end_reason": _end_reasons(real_states, real_len, max_steps),
+                             "learned_end_reason": _end_reasons(learned_states, learned_len,
+                                                                max_steps),
                              "learned_lengths": learned_len.tolist(),
                              "parting_step": parted,
                              "learned_max_abs_angle": np.nanmax(
@@ -203,6 +206,21 @@ def diagnose(policy: object, model: object = None, episodes: int = 10, seed: int
                         "learned": learned_states[0, :, :2].tolist(),
                         "one_step": samples[data["episode"] == 0][..., :2].tolist()}
     return report
+
+
+def _end_reasons(states: np.ndarray, lengths: np.ndarray, max_steps: int) -> list[str]:
+    """Per episode: which rule ended it (``z``, ``angle``, ``z+angle``, ``other``), or
+    ``time limit``."""
+    reasons = []
+    for row, n in zip(states, lengths):
+        if n >= max_steps:
+            reasons.append("time limit")
+            continue
+        z, angle = row[n, 0], row[n, 1]
+        parts = [name for name, hit in (("z", z <= Z_MIN), ("angle", abs(angle) >= ANGLE_MAX))
+                 if hit]
+        reasons.append("+".join(parts) or "other")
+    return reasons
 
 
 def _quantiles(real: np.ndarray, learned: np.ndarray, qs=(0.01, 0.5, 0.99)) -> dict:
