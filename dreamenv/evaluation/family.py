@@ -28,11 +28,13 @@ import numpy as np
 from dreamenv._atomic import atomic_path
 from dreamenv._progress import progress
 from dreamenv.behaviour.policy import ActorPolicy, load_actor, save_actor
+from dreamenv.datasets.rollout import evaluate_returns
 from dreamenv.evaluation.compare import run_matched
 from dreamenv.tasks import TASKS
 
 FAMILY_DIR = Path(__file__).parent / "family"
 FAMILY_FORMAT = "dreamenv-family/1"
+SCREEN_SEED = 50_000  # screening episodes start here, far from the graded seeds 0..K-1
 
 
 @dataclass
@@ -97,7 +99,7 @@ def load_family(path: str | Path | None = None, task: str = "hopper") -> Family:
 def select_snapshots(evals: list[dict], count: int, collapse_below: float = 0.5) -> list[int]:
     """Steps of ``count`` snapshots graded from the first (near-random) to the best, plus the
     deepest late collapse (a snapshot after the run first came within 80% of its best whose
-    return fell below ``collapse_below`` times the best so far), chosen by training return.
+    return fell below ``collapse_below`` times the best so far), chosen by ``return_mean``.
 
     Examples:
         >>> evals = [{"step": s, "return_mean": r} for s, r in
@@ -123,12 +125,17 @@ def select_snapshots(evals: list[dict], count: int, collapse_below: float = 0.5)
     return sorted(steps[i] for i in chosen)
 
 
+def _snapshot(run_dir: Path, step: int) -> Path:
+    return run_dir / "snapshots" / f"step_{step:07d}.safetensors"
+
+
 def build_family(runs: dict[str, str | Path], out_dir: str | Path, per_lineage: int = 8,
                  episodes: int = 20, seed: int = 0, max_steps: int = 1000,
-                 task: str = "hopper") -> dict:
+                 task: str = "hopper", screen_episodes: int = 3) -> dict:
     """Grade the snapshots of finished runs (``{lineage: run_dir}``) into a family directory.
 
-    Each chosen snapshot is run for ``episodes`` real episodes with its mean action, episode
+    Every snapshot is first screened with ``screen_episodes`` mean-action episodes (seeds far
+    from the family's), and the snapshots are chosen on those returns. Each chosen snapshot is run for ``episodes`` real episodes with its mean action, episode
     ``k`` from seed ``seed + k``, and its returns and lengths are stored beside its weights.
     """
     env_id = TASKS[task].env_id
@@ -142,11 +149,19 @@ def build_family(runs: dict[str, str | Path], out_dir: str | Path, per_lineage: 
         state = json.loads((run_dir / "checkpoint.json").read_text())
         if state["config"]["env_id"] != env_id:
             raise ValueError(f"{run_dir}: a run on {state['config']['env_id']}, not {env_id}")
-        lineages[lineage] = {"config": state["config"], "evals": state["evals"]}
-        steps = select_snapshots(state["evals"], per_lineage)
+        # Grade by the mean action, as the family acts: a SAC snapshot's sampled-action return
+        # (its training evaluation) can be three times its mean-action return, or a third.
+        screen = []
+        for e in progress(iterable=state["evals"], desc=f"screen {lineage}", unit="snapshot"):
+            actor, _ = load_actor(_snapshot(run_dir, e["step"]), env_id)
+            returns = evaluate_returns(ActorPolicy(actor, deterministic=True), env_id,
+                                       screen_episodes, seed=SCREEN_SEED)
+            screen.append({"step": e["step"], "return_mean": float(returns.mean())})
+        lineages[lineage] = {"config": state["config"], "evals": state["evals"],
+                             "mean_action_screen": screen}
+        steps = select_snapshots(screen, per_lineage)
         for step in progress(iterable=steps, desc=f"grade {lineage}", unit="policy"):
-            actor, info = load_actor(run_dir / "snapshots" / f"step_{step:07d}.safetensors",
-                                     env_id)
+            actor, info = load_actor(_snapshot(run_dir, step), env_id)
             returns, lengths, _ = run_matched(real_env, ActorPolicy(actor, deterministic=True),
                                               seed, max_steps)
             name = f"{lineage}-{step // 1000:03d}k"
