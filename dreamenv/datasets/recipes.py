@@ -3,7 +3,7 @@
 Names follow D4RL: ``hopper-random``, ``-medium``, ``-expert`` are 1M transitions of a behaviour
 policy; ``-medium-replay`` is the SAC training buffer up to the step of the medium snapshot and
 ``-full-replay`` the whole buffer; ``-medium-expert`` is medium and expert concatenated (2M);
-``-union`` is random, medium, expert and full-replay concatenated (a training-data lever).
+``-random-medium-expert`` and ``-union`` (the same plus full-replay) are training-data levers.
 Files are cached under ``$DREAMENV_DATA/datasets`` and keyed by name, size and seed, so asking
 twice is instant.
 """
@@ -64,6 +64,9 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            description="the whole SAC replay buffer"),
     Recipe("hopper-medium-expert", "hopper", Source.MIXTURE, default_steps=2_000_000,
            parts=("hopper-medium", "hopper-expert"), description="medium + expert, 1M each"),
+    Recipe("hopper-random-medium-expert", "hopper", Source.MIXTURE, default_steps=None,
+           parts=("hopper-random", "hopper-medium", "hopper-expert"),
+           description="random + medium + expert, 1M each (3M)"),
     Recipe("hopper-union", "hopper", Source.MIXTURE, default_steps=None,
            parts=("hopper-random", "hopper-medium", "hopper-expert", "hopper-full-replay"),
            description="random + medium + expert + full-replay, all of each (3.3M)"),
