@@ -8,11 +8,13 @@ For every model (``LABEL=DIR``, or ``shipped``), in one run:
 * the project's own comparison set (``dreamenv compare`` on the behaviour policies and their
   noisy variants): Spearman and median relative error, which must not get worse;
 * the horizon table (``dreamenv evaluate-model``'s sampled propagation): normalised state RMSE at
-  h = 1, 10, 100 on held-out episodes of hopper-full-replay and on the unseen ``other`` policy.
+  h = 1, 10, 100 on 20k transitions of the unseen ``other`` policy (the same episodes and
+  normalisation as ``evaluate-model``), and with ``--held-out`` on held-out episodes of
+  hopper-full-replay (which a model trained on other data may have seen).
 
 Usage: ``python benchmarks/levers.py shipped union=models/hopper-union ... --out runs/levers``;
 ``LABEL=DIR1+DIR2+DIR3`` is an ensemble of those checkpoints (``ModelEnsemble``).
-``--skip-horizons`` skips the third part (it needs the hopper-full-replay dataset).
+``--skip-horizons`` skips the third part.
 """
 
 from __future__ import annotations
@@ -21,20 +23,34 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from _common import print_table
+from dreamenv.behaviour import behaviour_policy
+from dreamenv.datasets.dataset import OfflineDataset
+from dreamenv.datasets.rollout import collect
 from dreamenv.evaluation.accuracy import evaluation_episodes
 from dreamenv.evaluation.compare import compare_policies
 from dreamenv.evaluation.family import load_family
 from dreamenv.evaluation.fidelity import run_fidelity
-from dreamenv.evaluation.openloop import choose_starts, open_loop_errors
+from dreamenv.evaluation.openloop import EpisodeSet, choose_starts, open_loop_errors
 from dreamenv.evaluation.policies import load_policy
 from dreamenv.models import load_checkpoint, pretrained_path
 from dreamenv.models.model_ensemble import ModelEnsemble
 
 COMPARE_SET = ("random", "medium+1.0", "medium+0.5", "medium", "other+0.5", "other",
                "expert+0.5", "expert")
+
+
+def unseen_policy_episodes() -> tuple[dict, np.ndarray, dict]:
+    """``evaluation_episodes``' unseen-policy set alone, normalised by the shipped model's
+    state std (so every model's error is in the same units)."""
+    policy = behaviour_policy("hopper", "other")
+    arrays = collect(policy, "Hopper-v5", 20_000, seed=1000, desc="other policy")
+    episodes = EpisodeSet.from_arrays(arrays, OfflineDataset(arrays).episodes)
+    std = load_checkpoint(pretrained_path("hopper"))[0].state_norm.std.numpy()
+    return {"other policy (not in data)": episodes}, std, {}
 
 
 def main() -> None:
@@ -44,6 +60,8 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=10, help="compare-set episodes")
     parser.add_argument("--starts", type=int, default=512, help="open-loop starts per set")
     parser.add_argument("--skip-horizons", action="store_true")
+    parser.add_argument("--held-out", action="store_true",
+                        help="also the held-out episodes of hopper-full-replay (needs the set)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     models: dict[str, object] = {}
@@ -56,9 +74,11 @@ def main() -> None:
     family = load_family()
     compare_set = dict(load_policy(spec) for spec in COMPARE_SET)
     horizon_sets = None
-    if not args.skip_horizons:
+    if args.held_out:
         _, _, shipped_config = load_checkpoint(pretrained_path("hopper"))
         horizon_sets = evaluation_episodes(shipped_config, "hopper-full-replay", None, 20_000, 0)
+    elif not args.skip_horizons:
+        horizon_sets = unseen_policy_episodes()
     rows, results = [], {}
     for label, path in models.items():
         fidelity = run_fidelity({label: path}, family, {"precision": "float32"})
