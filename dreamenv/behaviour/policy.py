@@ -26,17 +26,28 @@ LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
+def _trunk(obs_dim: int, hidden: tuple[int, ...]) -> tuple[nn.Sequential, int]:
+    """ReLU MLP layers and their output width."""
+    layers: list[nn.Module] = []
+    width = obs_dim
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        width = h
+    return nn.Sequential(*layers), width
+
+
+def q_network(obs_dim: int, act_dim: int, hidden: int) -> nn.Module:
+    """The critic of SAC and TD3: ``Q(s, a)`` from the concatenated pair, two hidden layers."""
+    trunk, width = _trunk(obs_dim + act_dim, (hidden, hidden))
+    return nn.Sequential(*trunk, nn.Linear(width, 1))
+
+
 class TanhGaussianActor(nn.Module):
     """MLP mapping an observation to a tanh-squashed Gaussian over actions in [-1, 1]^A."""
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (256, 256)):
         super().__init__()
-        layers: list[nn.Module] = []
-        width = obs_dim
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
-            width = h
-        self.trunk = nn.Sequential(*layers)
+        self.trunk, width = _trunk(obs_dim, hidden)
         self.mean = nn.Linear(width, act_dim)
         self.log_std = nn.Linear(width, act_dim)
         self.obs_dim, self.act_dim, self.hidden = obs_dim, act_dim, tuple(hidden)
@@ -73,12 +84,7 @@ class TanhDeterministicActor(nn.Module):
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (256, 256)):
         super().__init__()
-        layers: list[nn.Module] = []
-        width = obs_dim
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
-            width = h
-        self.trunk = nn.Sequential(*layers)
+        self.trunk, width = _trunk(obs_dim, hidden)
         self.mean = nn.Linear(width, act_dim)
         self.obs_dim, self.act_dim, self.hidden = obs_dim, act_dim, tuple(hidden)
 

@@ -24,10 +24,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from dreamenv._progress import progress
-from dreamenv.behaviour.policy import ActorPolicy, TanhGaussianActor, save_actor
+from dreamenv.behaviour.policy import ActorPolicy, TanhGaussianActor, q_network, save_actor
 from dreamenv.behaviour.replay import ReplayBuffer, load_checkpoint, run_file
 from dreamenv.behaviour.replay import save_checkpoint as _checkpoint
 from dreamenv.datasets.rollout import evaluate_returns
@@ -57,11 +56,6 @@ class SACConfig:
     checkpoint_every: int = 25_000
 
 
-def _critic(obs_dim: int, act_dim: int, hidden: int) -> nn.Module:
-    return nn.Sequential(nn.Linear(obs_dim + act_dim, hidden), nn.ReLU(),
-                         nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
-
-
 def train_sac(cfg: SACConfig, run_dir: str | Path) -> dict:
     """Train (or resume) a SAC run in ``run_dir``; returns the evaluation log."""
     run_dir = Path(run_dir)
@@ -74,7 +68,7 @@ def train_sac(cfg: SACConfig, run_dir: str | Path) -> dict:
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
 
     actor = TanhGaussianActor(obs_dim, act_dim, (cfg.hidden, cfg.hidden))
-    q1, q2 = _critic(obs_dim, act_dim, cfg.hidden), _critic(obs_dim, act_dim, cfg.hidden)
+    q1, q2 = q_network(obs_dim, act_dim, cfg.hidden), q_network(obs_dim, act_dim, cfg.hidden)
     q1_target, q2_target = copy.deepcopy(q1), copy.deepcopy(q2)
     q_opt = torch.optim.Adam([*q1.parameters(), *q2.parameters()], lr=cfg.q_lr)
     actor_opt = torch.optim.Adam(actor.parameters(), lr=cfg.policy_lr)

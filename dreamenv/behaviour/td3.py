@@ -23,10 +23,14 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from dreamenv._progress import progress
-from dreamenv.behaviour.policy import ActorPolicy, TanhDeterministicActor, save_actor
+from dreamenv.behaviour.policy import (
+    ActorPolicy,
+    TanhDeterministicActor,
+    q_network,
+    save_actor,
+)
 from dreamenv.behaviour.replay import ReplayBuffer, load_checkpoint
 from dreamenv.behaviour.replay import save_checkpoint as _checkpoint
 from dreamenv.datasets.rollout import evaluate_returns
@@ -58,11 +62,6 @@ class TD3Config:
     checkpoint_every: int = 25_000
 
 
-def _critic(obs_dim: int, act_dim: int, hidden: int) -> nn.Module:
-    return nn.Sequential(nn.Linear(obs_dim + act_dim, hidden), nn.ReLU(),
-                         nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
-
-
 def train_td3(cfg: TD3Config, run_dir: str | Path) -> dict:
     """Train (or resume) a TD3 run in ``run_dir``; returns the evaluation log."""
     run_dir = Path(run_dir)
@@ -74,7 +73,7 @@ def train_td3(cfg: TD3Config, run_dir: str | Path) -> dict:
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
 
     actor = TanhDeterministicActor(obs_dim, act_dim, (cfg.hidden, cfg.hidden))
-    q1, q2 = _critic(obs_dim, act_dim, cfg.hidden), _critic(obs_dim, act_dim, cfg.hidden)
+    q1, q2 = q_network(obs_dim, act_dim, cfg.hidden), q_network(obs_dim, act_dim, cfg.hidden)
     actor_target, q1_target, q2_target = (copy.deepcopy(m) for m in (actor, q1, q2))
     q_opt = torch.optim.Adam([*q1.parameters(), *q2.parameters()], lr=cfg.lr)
     actor_opt = torch.optim.Adam(actor.parameters(), lr=cfg.lr)
