@@ -12,7 +12,9 @@ setup(
     packages=find_packages(include=["dreamenv", "dreamenv.*"]),
     package_data={"dreamenv": ["behaviour/weights/*.safetensors", "behaviour/weights/*.json",
                                "models/pretrained/*/*.json",
-                               "models/pretrained/*/*.safetensors"]},
+                               "models/pretrained/*/*.safetensors",
+                               "evaluation/family/*/*.json",
+                               "evaluation/family/*/*.safetensors"]},
     install_requires=[
         # ray[rllib] 2.54-2.60 pins gymnasium==1.2.2 exactly; stay inside 1.2.x so both install.
         "gymnasium[mujoco]>=1.2.2,<1.3",

@@ -13,7 +13,7 @@ import torch
 from dreamenv.behaviour.policy import TanhDeterministicActor, save_actor
 from dreamenv.cli import main
 from dreamenv.evaluation.compare import run_matched
-from dreamenv.evaluation.family import FAMILY_DIR, build_family, load_family
+from dreamenv.evaluation.family import build_family, load_family
 from dreamenv.evaluation.fidelity import (
     bootstrap_rank_metrics,
     fall_fidelity,
@@ -149,8 +149,6 @@ def test_bad_family_files_are_one_line_errors(tiny_family, tmp_path, capsys):
         load_family(broken)
 
 
-@pytest.mark.skipif(not (FAMILY_DIR / "hopper" / "family.json").exists(),
-                    reason="the shipped family is built by `dreamenv family build`")
 def test_shipped_family_is_independent_and_graded():
     family = load_family()
     assert len(family.policies) >= 12 and len({p.lineage for p in family.policies}) >= 2
