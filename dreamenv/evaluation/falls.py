@@ -202,9 +202,14 @@ def diagnose(policy: object, model: object = None, episodes: int = 10, seed: int
                                                        learned_states[..., 0]),
                              "abs_angle_quantiles": _quantiles(np.abs(real_states[..., 1]),
                                                                np.abs(learned_states[..., 1]))}
-    report["_trace"] = {"real": real_states[0, :, :2].tolist(),
+    first = data["episode"] == 0
+    # The real trace is the episode the one-step samples were taken along (a batched policy
+    # call rounds differently from a single one, so the closed-loop real runs part from it
+    # after some hundred steps: the real dynamics are chaotic too).
+    real_trace = np.concatenate([data["obs"][first][:1], data["next_obs"][first]])[:, :2]
+    report["_trace"] = {"real": real_trace.tolist(),
                         "learned": learned_states[0, :, :2].tolist(),
-                        "one_step": samples[data["episode"] == 0][..., :2].tolist()}
+                        "one_step": samples[first][..., :2].tolist()}
     return report
 
 
