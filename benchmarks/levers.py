@@ -81,7 +81,10 @@ def main() -> None:
         horizon_sets = unseen_policy_episodes()
     rows, results = [], {}
     for label, path in models.items():
-        fidelity = run_fidelity({label: path}, family, {"precision": "float32"})
+        # Float32 as a single env uses; an ensemble's members sample in their own precision
+        # (float32), and the env takes sampling options for a diffusion model only.
+        env_kwargs = {"precision": "float32"} if isinstance(path, str) else {}
+        fidelity = run_fidelity({label: path}, family, env_kwargs)
         groups = fidelity["models"][label]["score"]["groups"]
         row = {"model": label}
         for group, m in groups.items():
@@ -91,7 +94,7 @@ def main() -> None:
             row[f"{group} fall gap"] = m["fall_fraction_gap_max"]["value"]
         row["targets met"] = fidelity["models"][label]["score"]["meets_targets"]
         own = compare_policies(compare_set, episodes=args.episodes, model=path,
-                               env_kwargs={"precision": "float32"})
+                               env_kwargs=env_kwargs)
         row["own set Spearman"] = own["summary"]["spearman"]
         row["own set med.rel.err"] = own["summary"]["relative_return_error_median"]
         results[label] = {"fidelity": fidelity, "compare": own}
