@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from dreamenv.models.schedule import TemporalMix
+
 Denoise = Callable[[torch.Tensor, float], torch.Tensor]
 
 
@@ -39,7 +41,7 @@ def sample(denoise: Denoise, noise: torch.Tensor, sigmas: Sequence[float] | torc
 
 
 def sample_mixed(denoise: Denoise, noise: torch.Tensor, sigmas: Sequence[float] | torch.Tensor,
-                 previous: torch.Tensor, mix: object) -> tuple[torch.Tensor, torch.Tensor]:
+                 previous: torch.Tensor, mix: TemporalMix) -> tuple[torch.Tensor, torch.Tensor]:
     """Sampling for Dynamical Diffusion's forward process ``x = a x0 + b p + sigma n``
     (:class:`~dreamenv.models.schedule.TemporalMix`); ``denoise`` predicts the blended clean
     ``a x0 + b p``. Returns the sample and the first estimate of ``x0`` (for the uncertainty).
@@ -54,7 +56,6 @@ def sample_mixed(denoise: Denoise, noise: torch.Tensor, sigmas: Sequence[float] 
     a, b = (w.tolist() for w in mix.weights(torch.tensor(levels)))
     x = b[0] * previous + levels[0] * noise
     first = None
-    x0 = x
     for i, (sigma, sigma_next) in enumerate(zip(levels[:-1], levels[1:])):
         blended = denoise(x, sigma)
         x0 = (blended - b[i] * previous) / a[i]
