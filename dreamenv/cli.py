@@ -41,9 +41,14 @@ def _print_summary(path: Path, summary: dict, as_json: bool) -> None:
 
 
 def cmd_data_make(args: argparse.Namespace) -> None:
+    import torch
+
     from dreamenv.datasets.hdf5 import load_hdf5
     from dreamenv.datasets.recipes import make_dataset
 
+    # Torch's default of one thread per core makes two jobs on this 2-core machine crawl, and
+    # the behaviour SAC run's replay buffer is only bit-identical at the thread count it was made at.
+    torch.set_num_threads(args.threads)
     start = time.time()
     path = make_dataset(args.name, steps=args.steps, seed=args.seed, force=args.force,
                         sac_run=args.sac_run)
@@ -221,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="rollout seed (default: the recipe's)")
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
     p.add_argument("--sac-run", help="behaviour SAC run directory (replay datasets)")
+    p.add_argument("--threads", type=_positive_int, default=1,
+                   help="torch CPU threads for policies and the behaviour SAC run (default: 1, "
+                        "which the shipped replay datasets were made with)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_data_make)
     p = data_cmds.add_parser("info", help="validate a D4RL-format HDF5 file and summarise it")

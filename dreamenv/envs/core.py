@@ -82,7 +82,8 @@ class ImaginedBatch:
         num_rows: ``N``.
         history: past transitions the model sees (``None``: all the model was trained with;
             fewer are masked out, as the model saw masked tokens in training).
-        predict_kwargs: extra ``predict`` arguments (denoising steps, history noise, precision).
+        predict_kwargs: extra ``predict`` arguments (denoising steps, history noise, precision,
+            sampling temperature).
         dt: seconds per step, to integrate the x position from the predicted x velocity.
         x_velocity_index: where the x velocity sits in the observation.
     """
@@ -158,7 +159,8 @@ def bfloat16_is_fast() -> bool:
 
 
 def predict_options(model: DynamicsModel, num_rows: int, denoising_steps: int | None,
-                    history_noise: float | None, precision: str | None) -> dict:
+                    history_noise: float | None, precision: str | None,
+                    sampling_temperature: float | None = None) -> dict:
     """``predict`` keyword arguments for the env's sampling options. ``precision`` ``"auto"``
     (or ``None``) is float32 below :data:`AUTO_BFLOAT16_ROWS` rows and bfloat16 from there on
     CPUs with native bfloat16. A diffusion-only option given for another kind of model is an
@@ -169,15 +171,19 @@ def predict_options(model: DynamicsModel, num_rows: int, denoising_steps: int | 
             raise ValueError(f"denoising_steps must be in 1..50, got {denoising_steps}")
         if history_noise is not None and not 0 <= float(history_noise) <= 1:
             raise ValueError(f"history_noise must be in [0, 1], got {history_noise}")
+        if sampling_temperature is not None and not 0 <= float(sampling_temperature) <= 1:
+            raise ValueError(f"sampling_temperature must be in [0, 1], got {sampling_temperature}")
         if auto:
             wide = num_rows >= AUTO_BFLOAT16_ROWS and bfloat16_is_fast()
             precision = "bfloat16" if wide else model.cfg.precision
         model.sampling_plan(precision)  # validates the name now, not at the first step
         options = {"steps": denoising_steps, "history_noise": history_noise,
-                   "precision": precision}
+                   "precision": precision, "temperature": sampling_temperature}
         return {k: v for k, v in options.items() if v is not None}
     given = [name for name, value in (("denoising_steps", denoising_steps),
-                                      ("history_noise", history_noise)) if value is not None]
+                                      ("history_noise", history_noise),
+                                      ("sampling_temperature", sampling_temperature))
+             if value is not None]
     if not auto:
         given.append("precision")
     if given:

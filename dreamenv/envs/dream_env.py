@@ -22,7 +22,7 @@ class DreamSetup:
     def _setup(self, task: str, num_rows: int, model: object, denoising_steps: int | None,
                history: int | None, history_noise: float | None, precision: str | None,
                start: str | Start, dataset: str | None, render_mode: str | None, width: int,
-               height: int) -> None:
+               height: int, sampling_temperature: float | None = None) -> None:
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; dreamenv knows {sorted(TASKS)}")
         if render_mode not in (None, "rgb_array"):
@@ -37,7 +37,7 @@ class DreamSetup:
                              f"{self.dynamics.action_dim}-dim actions; {self.task.env_id} has "
                              f"{obs_dim} and {act_dim}")
         options = predict_options(self.dynamics, num_rows, denoising_steps, history_noise,
-                                  precision)
+                                  precision, sampling_temperature)
         self.core = ImaginedBatch(self.dynamics, termination, num_rows, history, options,
                                   self.real.dt, x_velocity_index=self.real.nq - 1)
         try:
@@ -112,6 +112,8 @@ class DreamEnv(DreamSetup, gym.Env):
         denoising_steps: sampling steps, 1..50 (``None``: the model's default, 2).
         history: past transitions the model sees, ``0..history_len`` (``None``: all, 4).
         history_noise: stabilisation noise level of the history (``None``: the model's).
+        sampling_temperature: scale of the sampler's starting noise, 0..1 (``None``: the
+            model's; 0 makes each step deterministic given its history and action).
         precision: ``"float32"``, ``"bfloat16"`` or ``"auto"`` (default): float32 for fewer
             than 32 rows (a single env), bfloat16 for wider batches on CPUs with native
             bfloat16, where it halves the cost of a step and changes open-loop accuracy by
@@ -134,9 +136,10 @@ class DreamEnv(DreamSetup, gym.Env):
                  denoising_steps: int | None = None, history: int | None = None,
                  history_noise: float | None = None, precision: str = "auto",
                  start: str | Start = Start.REAL, dataset: str | None = None,
-                 render_mode: str | None = None, width: int = 480, height: int = 480):
+                 render_mode: str | None = None, width: int = 480, height: int = 480,
+                 sampling_temperature: float | None = None):
         self._setup(task, 1, model, denoising_steps, history, history_noise, precision, start,
-                    dataset, render_mode, width, height)
+                    dataset, render_mode, width, height, sampling_temperature)
         self.observation_space = self.real.observation_space
         self.action_space = self.real.action_space
         self.metadata = {**self.metadata, "render_fps": self.real.render_fps}

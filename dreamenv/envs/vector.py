@@ -41,7 +41,7 @@ class DreamVectorEnv(DreamSetup, VectorEnv):
                  history: int | None = None, history_noise: float | None = None,
                  precision: str = "auto", start: str | Start = Start.REAL,
                  dataset: str | None = None, render_mode: str | None = None, width: int = 480,
-                 height: int = 480):
+                 height: int = 480, sampling_temperature: float | None = None):
         if int(num_envs) < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         if max_episode_steps is not None and int(max_episode_steps) < 1:
@@ -49,7 +49,7 @@ class DreamVectorEnv(DreamSetup, VectorEnv):
         self.num_envs = int(num_envs)
         self.max_episode_steps = max_episode_steps
         self._setup(task, self.num_envs, model, denoising_steps, history, history_noise,
-                    precision, start, dataset, render_mode, width, height)
+                    precision, start, dataset, render_mode, width, height, sampling_temperature)
         self.single_observation_space = self.real.observation_space
         self.single_action_space = self.real.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)

@@ -28,6 +28,8 @@ def cmd_fidelity(args: argparse.Namespace) -> None:
     env_kwargs = {"precision": args.precision}
     if args.denoising_steps is not None:
         env_kwargs["denoising_steps"] = args.denoising_steps
+    if args.temperature is not None:
+        env_kwargs["sampling_temperature"] = args.temperature
     report = run_fidelity(models, family, env_kwargs, samples=args.bootstrap)
     write_report(report, args.out)
     print(format_report(report))
@@ -48,7 +50,9 @@ def cmd_falls(args: argparse.Namespace) -> None:
               f"recall {report['fall_recall']}, false-fall hazard "
               f"{report['false_fall_hazard_per_step']:.2e}/step; open loop "
               f"{json.dumps(report['open_loop'])}; closed-loop lengths real "
-              f"{closed['real_lengths']} learned {closed['learned_lengths']}")
+              f"{closed['real_lengths']} learned {closed['learned_lengths']}; one-step error "
+              f"{report['one_step_error_over_std']['total']:.4f} of the spread, real falls "
+              f"under per-step kicks of that size {json.dumps(report['noise_floor'])}")
     print(f"wrote {args.out}/falls-*.json and .png")
 
 
@@ -81,6 +85,8 @@ def add_fidelity_commands(commands: argparse._SubParsersAction,
     p.add_argument("--precision", default="float32", choices=["auto", "float32", "bfloat16"],
                    help="model precision (default float32: what a single env uses)")
     p.add_argument("--denoising-steps", type=_positive_int, help="default: the model's")
+    p.add_argument("--temperature", type=float,
+                   help="sampling temperature in [0, 1] (default: the model's)")
     p.add_argument("--bootstrap", type=_positive_int, default=1000, help="bootstrap resamples")
     p.add_argument("--task", default="hopper", choices=sorted(TASKS))
     p.set_defaults(func=cmd_fidelity)

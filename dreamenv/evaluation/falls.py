@@ -19,7 +19,11 @@ angle ``obs[1]`` relative to the thresholds. Four measurements, from local to gl
    does the imagined trajectory fall by the real fall step? And from states of episodes that do
    not fall, does it fall within ``k`` steps?
 4. **closed loop**: the same policy and seed in the learned env: its episode lengths, and the
-   step where the imagined and the real trajectory part.
+   step where the imagined and the real trajectory part;
+5. **noise floor**: how precise must a model be for this policy? The real env, with every state
+   dimension kicked after each step by Gaussian noise of a fraction of its spread, against the
+   model's own one-step error in the same units (``one_step_error_over_std``). A steady gait near
+   the angle limit can fall from per-step errors far below anything a plot of one step shows.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from dreamenv.models.termination import hopper_terminated
 
 STEPS_TO_FALL_BINS = ((1, 1), (2, 5), (6, 20), (21, 100), (101, None))
 HORIZONS = (1, 5, 10, 25, 50, 100)
+NOISE_LEVELS = (0.0, 0.001, 0.003, 0.01, 0.03)  # per-step kicks, in units of each dim's spread
 Z_MIN, ANGLE_MAX = 0.7, 0.2  # Hopper-v5's healthy_z_range[0] and healthy_angle_range[1]
 
 
@@ -86,6 +91,43 @@ def one_step(model: object, data: dict[str, np.ndarray], draws: int = 8, seed: i
     return np.stack(samples, 1)
 
 
+def noise_floor(policy: object, state_std: np.ndarray, levels: tuple[float, ...] = NOISE_LEVELS,
+                episodes: int = 10, seed: int = 0, max_steps: int = 1000,
+                env_id: str = "Hopper-v5") -> dict[str, float]:
+    """The real env's fall fraction, per level, when after every step each state dimension is
+    kicked by Gaussian noise of ``level * state_std``: the per-step error at which ``policy``
+    falls with no model involved. Episode ``k`` starts from seed ``seed + k`` at every level.
+
+    The observation is ``qpos[1:]`` then ``qvel`` (Hopper-v5's layout); the kick goes into the
+    simulator's state, so the next step starts from the kicked state."""
+    policy = as_policy(policy)
+    env = gym.make(env_id, max_episode_steps=max_steps)
+    body = env.unwrapped
+    n_pos = body.model.nq - 1  # x is not observed
+    out = {}
+    for level in levels:
+        rng = np.random.default_rng(seed)
+        falls = 0
+        for k in range(episodes):
+            obs, _ = env.reset(seed=seed + k)
+            while True:
+                action = np.asarray(policy.act(obs[None], rng), dtype=np.float32)[0]
+                obs, _, terminated, truncated, _ = env.step(action)
+                if terminated or truncated:
+                    falls += int(terminated)
+                    break
+                if level > 0:
+                    kick = rng.normal(0.0, level, len(state_std)) * state_std
+                    qpos, qvel = body.data.qpos.copy(), body.data.qvel.copy()
+                    qpos[1:] += kick[:n_pos]
+                    qvel += kick[n_pos:]
+                    body.set_state(qpos, qvel)
+                    obs = body._get_obs()  # the env's own observation of the kicked state
+        out[str(level)] = falls / episodes
+    env.close()
+    return out
+
+
 def open_loop_falls(model: object, data: dict[str, np.ndarray], starts: np.ndarray,
                     horizon: int, seed: int = 0) -> np.ndarray:
     """From each row in ``starts``, replay that episode's real actions for ``horizon`` steps (or
@@ -106,7 +148,7 @@ def open_loop_falls(model: object, data: dict[str, np.ndarray], starts: np.ndarr
 
 def diagnose(policy: object, model: object = None, episodes: int = 10, seed: int = 0,
              max_steps: int = 1000, draws: int = 8) -> dict:
-    """All four measurements (module docstring) for one policy; JSON-ready."""
+    """All five measurements (module docstring) for one policy; JSON-ready."""
     if model is None or isinstance(model, (str, Path)):
         model = load_checkpoint(model or pretrained_path("hopper"))[0]
     data = real_episodes(policy, episodes, seed, max_steps)
@@ -148,6 +190,14 @@ def diagnose(policy: object, model: object = None, episodes: int = 10, seed: int
     report["false_fall_hazard_per_step"] = hazard
     report["false_fall_probability_1000_steps"] = float(1 - (1 - hazard) ** 1000)
 
+    # 1b. The same samples over all dimensions, in units of each dimension's spread.
+    std = model.state_norm.std.numpy()
+    scaled = (samples - data["next_obs"][:, None]) / std  # (N, draws, S)
+    report["one_step_error_over_std"] = {
+        "total": float(np.sqrt((scaled**2).mean())),
+        "bias": float(np.sqrt((scaled.mean(1) ** 2).mean())),
+        "per_dim": np.sqrt((scaled**2).mean((0, 1))).round(5).tolist()}
+
     # 2. What the termination rule sees: how close real states come to the thresholds.
     real_next = data["next_obs"]
     report["real_reason"] = {
@@ -185,7 +235,6 @@ def diagnose(policy: object, model: object = None, episodes: int = 10, seed: int
                                max_episode_steps=max_steps, precision="float32")
     _, real_len, real_states = run_matched(real_env, policy, seed, max_steps)
     _, learned_len, learned_states = run_matched(learned_env, policy, seed, max_steps)
-    std = model.state_norm.std.numpy()
     dist = np.sqrt(np.mean(((learned_states - real_states) / std) ** 2, axis=2))  # (K, T+1)
     parted = [int(np.argmax(row > 1.0)) if (row > 1.0).any() else None for row in dist]
     report["closed_loop"] = {"real_lengths": real_len.tolist(),
@@ -202,6 +251,9 @@ def diagnose(policy: object, model: object = None, episodes: int = 10, seed: int
                                                        learned_states[..., 0]),
                              "abs_angle_quantiles": _quantiles(np.abs(real_states[..., 1]),
                                                                np.abs(learned_states[..., 1]))}
+    # 5. The noise floor: the real env's falls under per-step kicks of the model's size.
+    report["noise_floor"] = noise_floor(policy, std, episodes=episodes, seed=seed,
+                                        max_steps=max_steps)
     first = data["episode"] == 0
     # The real trace is the episode the one-step samples were taken along (a batched policy
     # call rounds differently from a single one, so the closed-loop real runs part from it
@@ -246,7 +298,10 @@ def write_report(report: dict, out_dir: str | Path, label: str) -> Path:
     trace = report.pop("_trace")
     with atomic_path(out_dir / f"falls-{label}.json") as tmp:
         tmp.write_text(json.dumps(report, indent=1))
-    fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    fig = plt.figure(figsize=(10, 8.5))
+    grid = fig.add_gridspec(3, 1, height_ratios=(1, 1, 0.9))
+    axes = [fig.add_subplot(grid[0])]
+    axes.append(fig.add_subplot(grid[1], sharex=axes[0]))
     real, learned = np.asarray(trace["real"]), np.asarray(trace["learned"])
     one = np.asarray(trace["one_step"])  # (T, draws, 2)
     for i, (ax, name, limits) in enumerate(zip(axes, ("height z", "torso angle"),
@@ -262,8 +317,25 @@ def write_report(report: dict, out_dir: str | Path, label: str) -> Path:
     axes[0].legend(fontsize=7)
     axes[1].set_xlabel("step (episode 0)")
     axes[0].set_title(f"{label}: what the termination rule sees")
+    _plot_noise_floor(fig.add_subplot(grid[2]), report)
     fig.tight_layout()
     with atomic_path(out_dir / f"falls-{label}.png") as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     return out_dir
+
+
+def _plot_noise_floor(ax, report: dict) -> None:
+    """Real fall fraction against the per-step kick, with the model's one-step error marked."""
+    floor = report["noise_floor"]
+    levels = [float(k) for k in floor]
+    shown = [max(level, 1e-4) for level in levels]  # the unkicked env at the left edge
+    ax.plot(shown, list(floor.values()), "ko-", label="real env, kicked every step")
+    error = report["one_step_error_over_std"]
+    ax.axvline(error["total"], color="C1", label=f"model's one-step error ({error['total']:.3f})")
+    ax.axvline(error["bias"], color="C1", ls="--", label=f"its bias ({error['bias']:.3f})")
+    ax.set_xscale("log")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel("per-step Gaussian kick, fraction of each state dim's spread (1e-4: none)")
+    ax.set_ylabel("fall fraction")
+    ax.legend(fontsize=7)

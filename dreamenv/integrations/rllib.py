@@ -27,7 +27,8 @@ from dreamenv.wrappers import UncertaintyPenaltyVector
 
 DREAM_ENV = "dreamenv-DyDiff"
 REAL_ENV = "dreamenv-real"
-ENV_KEYS = {"task", "model", "denoising_steps", "history", "history_noise", "precision", "start",
+ENV_KEYS = {"task", "model", "denoising_steps", "history", "history_noise", "precision",
+            "sampling_temperature", "start",
             "dataset", "max_episode_steps"}
 
 

@@ -214,3 +214,13 @@ def test_render_draws_the_imagined_state():
     frame = env.render()
     assert frame.shape == (48, 64, 3) and frame.dtype == np.uint8
     assert not np.array_equal(first, frame)
+
+
+def test_sampling_temperature_option():
+    """A bad temperature is a one-line error at construction; temperature 0 reaches the model."""
+    with pytest.raises(ValueError, match="sampling_temperature must be in"):
+        gym.make("DyDiff-Hopper", sampling_temperature=2.0)
+    env = gym.make("DyDiff-Hopper", sampling_temperature=0.0).unwrapped
+    assert env.core.predict_kwargs["temperature"] == 0.0
+    obs, _ = env.reset(seed=0)
+    assert np.isfinite(env.step(np.zeros(3))[0]).all()

@@ -30,6 +30,10 @@ def test_diagnosis_of_a_falling_policy(tmp_path):
     assert report["fall_recall"] >= 0.5
     assert set(report["one_step_by_steps_to_fall"]) >= {"1-1", "2-5", ">100"}
     assert 0.0 <= report["false_fall_hazard_per_step"] <= 1.0
+    error = report["one_step_error_over_std"]
+    assert 0 < error["bias"] <= error["total"] < 0.2 and len(error["per_dim"]) == 11
+    assert list(report["noise_floor"]) == ["0.0", "0.001", "0.003", "0.01", "0.03"]
+    assert report["noise_floor"]["0.0"] == 1.0  # unkicked: both real episodes fall
     closed = report["closed_loop"]
     assert closed["real_lengths"] == [int(n) for n in closed["real_lengths"]]
     assert max(closed["real_lengths"]) < 1000
@@ -46,3 +50,15 @@ def test_falls_command(tmp_path, capsys):
     assert "real falls 1/1" in capsys.readouterr().out
     assert (tmp_path / "falls-medium.png").exists()
     assert main(["falls", "nonsense", "--out", str(tmp_path)]) == 2
+
+
+def test_noise_floor_brackets_the_real_falls():
+    """Unkicked, the real env falls exactly as in its plain episodes (same seeds); kicks of half
+    a state's spread every step fell every episode of even the expert."""
+    from dreamenv.evaluation.falls import noise_floor
+
+    expert = behaviour_policy("hopper", "expert", deterministic=True)
+    real = real_episodes(expert, 2, 0, 150)
+    floor = noise_floor(expert, np.ones(11), levels=(0.0, 0.5), episodes=2, max_steps=150)
+    assert floor["0.0"] == real["terminal"].sum() / 2
+    assert floor["0.5"] == 1.0

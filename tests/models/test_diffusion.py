@@ -56,6 +56,27 @@ def test_steps_out_of_range(model):
             model.predict(_history(), torch.zeros(6, A), steps=steps)
 
 
+def test_sampling_temperature(model):
+    """Temperature 1 is the default sampler; 0 removes the sampling noise, so only the context's
+    stabilisation noise (1e-3 here) is left between two seeds; the noise is drawn either way, so
+    the stream a row continues with is the same."""
+    h, a = _history(), torch.zeros(6, A)
+    default = [model.predict(h, a, torch.Generator().manual_seed(seed)) for seed in (3, 4)]
+    assert torch.equal(model.predict(h, a, torch.Generator().manual_seed(3),
+                                     temperature=1.0).next_state, default[0].next_state)
+    cold = [model.predict(h, a, torch.Generator().manual_seed(seed), temperature=0.0)
+            for seed in (3, 4)]
+    cold_gap = (cold[0].next_state - cold[1].next_state).abs().max()
+    assert cold_gap < 0.1 * (default[0].next_state - default[1].next_state).abs().max()
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    model.predict(h, a, g1, temperature=0.0)
+    model.predict(h, a, g2)
+    assert torch.equal(torch.randn(3, generator=g1), torch.randn(3, generator=g2))
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="temperature"):
+            model.predict(h, a, temperature=bad)
+
+
 def test_invalid_history_tokens_are_ignored(model):
     """Whatever garbage sits in a masked token, the prediction is the same."""
     h, a = _history(), torch.zeros(6, A)
