@@ -319,6 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_fidelity_commands(commands, _positive_int)
 
+    from dreamenv.offline.cli import add_offline_commands
+
+    add_offline_commands(commands)
+
     p = commands.add_parser("video", help="one policy in the real env and in DyDiff-Hopper, "
                                           "side by side, same seed")
     p.add_argument("--out", required=True, help="video file, .mp4 or .gif")

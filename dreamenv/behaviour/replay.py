@@ -3,7 +3,8 @@
 SAC (the behaviour policies) and TD3 (the independent evaluation family) both store every env
 step in a D4RL-layout buffer that also keeps the simulator state, and both checkpoint so that an
 interrupted run continues to the same result as an uninterrupted one. The algorithm-specific part
-of a checkpoint is just a dict of tensors and state dicts.
+of a checkpoint is just a dict of tensors and state dicts. Their target networks follow the
+online ones by the same Polyak average (``soft_update``), as does TD3+BC's offline.
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ class ReplayBuffer:
     def sample(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
         keys = ("observations", "actions", "next_observations", "rewards", "terminals")
         return {k: torch.as_tensor(self.data[k][idx], dtype=torch.float32) for k in keys}
+
+
+def soft_update(pairs: tuple[tuple[torch.nn.Module, torch.nn.Module], ...], tau: float) -> None:
+    """Polyak-average each target network towards its network: ``target += tau (net - target)``."""
+    with torch.no_grad():
+        for net, target in pairs:
+            for p, tp in zip(net.parameters(), target.parameters()):
+                tp.lerp_(p, tau)
 
 
 def run_file(run_dir: str | Path, kind: str) -> Path:

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from dreamenv._progress import progress
 from dreamenv.behaviour.policy import ActorPolicy, TanhGaussianActor, q_network, save_actor
-from dreamenv.behaviour.replay import ReplayBuffer, load_checkpoint, run_file
+from dreamenv.behaviour.replay import ReplayBuffer, load_checkpoint, run_file, soft_update
 from dreamenv.behaviour.replay import save_checkpoint as _checkpoint
 from dreamenv.datasets.rollout import evaluate_returns
 
@@ -147,10 +147,7 @@ def train_sac(cfg: SACConfig, run_dir: str | Path) -> dict:
             alpha_loss.backward()
             alpha_opt.step()
 
-            with torch.no_grad():
-                for net, tgt in ((q1, q1_target), (q2, q2_target)):
-                    for p, tp in zip(net.parameters(), tgt.parameters()):
-                        tp.lerp_(p, cfg.tau)
+            soft_update(((q1, q1_target), (q2, q2_target)), cfg.tau)
 
         # 4. Evaluate and snapshot the actor: the medium policy is chosen from these.
         if step % cfg.eval_every == 0:

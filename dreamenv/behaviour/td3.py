@@ -23,6 +23,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from dreamenv._progress import progress
 from dreamenv.behaviour.policy import (
@@ -31,7 +32,7 @@ from dreamenv.behaviour.policy import (
     q_network,
     save_actor,
 )
-from dreamenv.behaviour.replay import ReplayBuffer, load_checkpoint
+from dreamenv.behaviour.replay import ReplayBuffer, load_checkpoint, soft_update
 from dreamenv.behaviour.replay import save_checkpoint as _checkpoint
 from dreamenv.datasets.rollout import evaluate_returns
 
@@ -60,6 +61,25 @@ class TD3Config:
     eval_every: int = 5_000
     eval_episodes: int = 5
     checkpoint_every: int = 25_000
+
+
+def critic_loss(batch: dict[str, torch.Tensor], q1: nn.Module, q2: nn.Module,
+                q1_target: nn.Module, q2_target: nn.Module, actor_target: nn.Module,
+                gamma: float, policy_noise: float, noise_clip: float) -> torch.Tensor:
+    """TD3's critic loss on a batch (``observations``, ``actions``, ``rewards``,
+    ``next_observations``, ``terminals``): both critics regress onto the clipped double-Q target
+    of the smoothed target action. TD3+BC uses it unchanged."""
+    with torch.no_grad():
+        # Target-policy smoothing: clipped noise on the target action.
+        smoothing = (torch.randn(batch["actions"].shape) * policy_noise).clamp(
+            -noise_clip, noise_clip)
+        next_a = (actor_target(batch["next_observations"]) + smoothing).clamp(-1, 1)
+        next_sa = torch.cat([batch["next_observations"], next_a], -1)
+        next_q = torch.min(q1_target(next_sa), q2_target(next_sa)).squeeze(-1)
+        # Only true terminations stop bootstrapping; time-limit truncations do not.
+        target = batch["rewards"] + gamma * (1 - batch["terminals"]) * next_q
+    sa = torch.cat([batch["observations"], batch["actions"]], -1)
+    return F.mse_loss(q1(sa).squeeze(-1), target) + F.mse_loss(q2(sa).squeeze(-1), target)
 
 
 def train_td3(cfg: TD3Config, run_dir: str | Path) -> dict:
@@ -121,18 +141,8 @@ def train_td3(cfg: TD3Config, run_dir: str | Path) -> dict:
         # 3. Learn: a critic step every env step; actor and targets every `policy_delay` steps.
         if step >= cfg.learning_starts:
             batch = buffer.sample(rng.integers(0, buffer.size, cfg.batch_size))
-            with torch.no_grad():
-                # Target-policy smoothing: clipped noise on the target action.
-                smoothing = (torch.randn(batch["actions"].shape) * cfg.policy_noise).clamp(
-                    -cfg.noise_clip, cfg.noise_clip)
-                next_a = (actor_target(batch["next_observations"]) + smoothing).clamp(-1, 1)
-                next_sa = torch.cat([batch["next_observations"], next_a], -1)
-                next_q = torch.min(q1_target(next_sa), q2_target(next_sa)).squeeze(-1)
-                # Only true terminations stop bootstrapping; time-limit truncations do not.
-                target = batch["rewards"] + cfg.gamma * (1 - batch["terminals"]) * next_q
-            sa = torch.cat([batch["observations"], batch["actions"]], -1)
-            q_loss = F.mse_loss(q1(sa).squeeze(-1), target) + F.mse_loss(
-                q2(sa).squeeze(-1), target)
+            q_loss = critic_loss(batch, q1, q2, q1_target, q2_target, actor_target, cfg.gamma,
+                                 cfg.policy_noise, cfg.noise_clip)
             q_opt.zero_grad()
             q_loss.backward()
             q_opt.step()
@@ -143,10 +153,7 @@ def train_td3(cfg: TD3Config, run_dir: str | Path) -> dict:
                 actor_opt.zero_grad()
                 actor_loss.backward()
                 actor_opt.step()
-                with torch.no_grad():
-                    for net, tgt in ((actor, actor_target), (q1, q1_target), (q2, q2_target)):
-                        for p, tp in zip(net.parameters(), tgt.parameters()):
-                            tp.lerp_(p, cfg.tau)
+                soft_update(((actor, actor_target), (q1, q1_target), (q2, q2_target)), cfg.tau)
 
         # 4. Evaluate and snapshot the actor: the family is graded by these snapshots.
         if step % cfg.eval_every == 0:

@@ -1,0 +1,1 @@
+"""Offline RL on real and generated data: TD3+BC."""
