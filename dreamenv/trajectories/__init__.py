@@ -1,0 +1,1 @@
+"""Whole trajectories from a model: DyDiff generation with policy injection, and their truth."""
