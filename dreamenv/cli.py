@@ -147,13 +147,14 @@ def cmd_behaviour_evaluate(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from dreamenv.models.diffusion import DiffusionConfig
     from dreamenv.models.ensemble import EnsembleConfig
+    from dreamenv.models.trajectory import TrajectoryConfig
     from dreamenv.training.common import ModelKind, TrainConfig
     from dreamenv.training.run import train_model
 
     kind = ModelKind(args.model)
-    model_cfg = (config_from_args(DiffusionConfig, args, "diffusion-")
-                 if kind is ModelKind.DIFFUSION else config_from_args(EnsembleConfig, args,
-                                                                      "ensemble-"))
+    config_cls = {ModelKind.DIFFUSION: DiffusionConfig, ModelKind.ENSEMBLE: EnsembleConfig,
+                  ModelKind.TRAJECTORY: TrajectoryConfig}[kind]
+    model_cfg = config_from_args(config_cls, args, f"{kind.value}-")
     out = train_model(kind, config_from_args(TrainConfig, args), model_cfg, args.out)
     print(f"model checkpoint: {out}")
 
@@ -211,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     from dreamenv.behaviour.td3 import TD3Config
     from dreamenv.models.diffusion import DiffusionConfig
     from dreamenv.models.ensemble import EnsembleConfig
+    from dreamenv.models.trajectory import TrajectoryConfig
     from dreamenv.tasks import TASKS
     from dreamenv.training.common import ModelKind, TrainConfig
 
@@ -279,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataclass_options(p, TrainConfig)
     add_dataclass_options(p.add_argument_group("diffusion model"), DiffusionConfig, "diffusion-")
     add_dataclass_options(p.add_argument_group("ensemble model"), EnsembleConfig, "ensemble-")
+    add_dataclass_options(p.add_argument_group("trajectory model (DyDiff's generation)"),
+                          TrajectoryConfig, "trajectory-")
     p.set_defaults(func=cmd_train)
 
     p = commands.add_parser("evaluate-model", help="open-loop error of models vs real episodes")

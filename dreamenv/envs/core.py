@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dreamenv.models import DiffusionDynamics, load_checkpoint, pretrained_path
+from dreamenv.models import CheckpointError, DiffusionDynamics, load_checkpoint, pretrained_path
 from dreamenv.models.history import History
 from dreamenv.models.interface import DynamicsModel
 from dreamenv.models.noise import RowNoise
@@ -57,6 +57,10 @@ def _load_cached(path: str, stamps: tuple, env_id: str
                  ) -> tuple[DynamicsModel, TerminationFn, dict]:
     """Envs share a loaded checkpoint (inference only reads it); a rewritten file reloads."""
     model, learned, config = load_checkpoint(path, env_id)
+    if not callable(getattr(model, "predict", None)):
+        raise CheckpointError(f"{path}: a {model.kind} model denoises whole trajectories and "
+                              "cannot step an env; use it with `dreamenv rollouts`, or give "
+                              "the env a diffusion or ensemble checkpoint")
     return model, termination_for(env_id, learned), config
 
 

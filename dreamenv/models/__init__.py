@@ -1,8 +1,10 @@
-"""Dynamics models: the diffusion-forcing model, the MLP-ensemble baseline, and their pieces.
+"""Dynamics models: the diffusion-forcing step model, the MLP-ensemble baseline, the trajectory
+model, and their pieces.
 
-Every model implements :class:`~dreamenv.models.interface.DynamicsModel`:
-``predict(history, action, generator) -> Prediction(next_state, reward, uncertainty)``.
-``load_checkpoint(DIR)`` loads either kind; ``pretrained_path("hopper")`` is the shipped model.
+The step models implement :class:`~dreamenv.models.interface.DynamicsModel`:
+``predict(history, action, generator) -> Prediction(next_state, reward, uncertainty)``; the
+trajectory model denoises whole windows (``sample_trajectory``) for DyDiff's generation.
+``load_checkpoint(DIR)`` loads any kind; ``pretrained_path("hopper")`` is the shipped step model.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dreamenv.models.diffusion import DiffusionConfig, DiffusionDynamics
 from dreamenv.models.ensemble import EnsembleConfig, GaussianEnsemble, Propagation
 from dreamenv.models.history import History
 from dreamenv.models.interface import DynamicsModel, Prediction
+from dreamenv.models.trajectory import TrajectoryConfig, TrajectoryDiffusion
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 
@@ -25,4 +28,5 @@ def pretrained_path(task: str) -> Path:
 
 __all__ = ["CheckpointError", "DiffusionConfig", "DiffusionDynamics", "DynamicsModel",
            "EnsembleConfig", "GaussianEnsemble", "History", "Prediction", "Propagation",
-           "load_checkpoint", "pretrained_path", "save_checkpoint"]
+           "TrajectoryConfig", "TrajectoryDiffusion", "load_checkpoint", "pretrained_path",
+           "save_checkpoint"]

@@ -21,12 +21,14 @@ from dreamenv.models.diffusion import DiffusionConfig, DiffusionDynamics
 from dreamenv.models.ensemble import EnsembleConfig, GaussianEnsemble
 from dreamenv.models.normalizer import Normalizer
 from dreamenv.models.termination import LearnedTermination
+from dreamenv.models.trajectory import TrajectoryConfig, TrajectoryDiffusion
 from dreamenv.tasks import task_for_env
 
 FORMAT = "dreamenv-model"
 FORMAT_VERSION = 1
 KINDS = {"diffusion": (DiffusionDynamics, DiffusionConfig),
-         "ensemble": (GaussianEnsemble, EnsembleConfig)}
+         "ensemble": (GaussianEnsemble, EnsembleConfig),
+         "trajectory": (TrajectoryDiffusion, TrajectoryConfig)}
 TRAIN_HINT = "train one with `dreamenv train --dataset hopper-full-replay --out DIR`"
 
 

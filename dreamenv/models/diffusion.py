@@ -122,16 +122,9 @@ class DiffusionDynamics(nn.Module):
     def loss(self, history: History, action: torch.Tensor, next_state: torch.Tensor,
              reward: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """EDM-weighted denoising loss with independent per-token context noise."""
-        b, tokens = history.valid.shape
-        cfg, dev = self.cfg, history.states.device
+        b, dev = history.valid.shape[0], history.states.device
         # 1. Per-token context noise levels, log-uniform; masked tokens read as pure noise.
-        u = torch.rand(b, tokens, generator=generator, device=dev)
-        top = torch.full((tokens,), cfg.context_sigma_max, device=dev)
-        top[-1] = cfg.current_sigma_max
-        ctx_sigma = cfg.context_sigma_min * (top / cfg.context_sigma_min) ** u
-        drop = torch.rand(b, tokens, generator=generator, device=dev) < cfg.mask_prob
-        drop[:, -1] = False  # the current state is always shown
-        masked = drop | ~history.valid
+        ctx_sigma, masked = context_noise_levels(self.cfg, history, generator)
         # 2. The target token at an EDM training level.
         x0 = self.target_norm.normalize(
             torch.cat([next_state - history.current, reward[:, None]], -1))
@@ -140,7 +133,9 @@ class DiffusionDynamics(nn.Module):
             a, blend = self.mix.weights(sigma)
             x0 = a[:, None] * x0 + blend[:, None] * self.previous_target(history)
         noisy = x0 + sigma[:, None] * torch.randn(x0.shape, generator=generator, device=dev)
-        cond = self._condition(history, action, ctx_sigma, masked, generator)
+        tokens = context_tokens(self.encoder, self.state_norm, self.schedule.sigma_max, history,
+                                action, ctx_sigma, masked, generator)
+        cond = self.denoiser.condition(self.encoder.net(tokens))
         denoised = self.denoiser(noisy, sigma, cond)
         weight = self.schedule.loss_weight(sigma)
         return (weight[:, None] * (denoised - x0) ** 2).mean()
@@ -239,15 +234,9 @@ class DiffusionDynamics(nn.Module):
             self._plans[precision] = cached
         return cached[1]
 
-    def _condition(self, history: History, action: torch.Tensor, ctx_sigma: torch.Tensor,
-                   masked: torch.Tensor, generator: Noise) -> torch.Tensor:
-        """Training path: the context's first-layer term ``(B, H)``."""
-        tokens = self._tokens(history, action, ctx_sigma, masked, generator)
-        return self.denoiser.condition(self.encoder.net(tokens))
-
     def _inference_tokens(self, history: History, action: torch.Tensor, level: float,
                           noise: torch.Tensor) -> torch.Tensor:
-        """``_tokens`` for one context level (every shown token at ``level``), with the
+        """``context_tokens`` for one context level (every shown token at ``level``), with the
         level's scalings as constants: the same input in half the ops."""
         masked = ~history.valid
         states = self.state_norm.normalize(history.states)
@@ -259,15 +248,35 @@ class DiffusionDynamics(nn.Module):
         past_actions = torch.where(masked[:, :-1, None], 0.0, history.actions).flatten(1)
         return torch.cat([tokens, past_actions, action], -1)
 
-    def _tokens(self, history: History, action: torch.Tensor, ctx_sigma: torch.Tensor,
-                masked: torch.Tensor, generator: Noise) -> torch.Tensor:
-        """Noise the context tokens at their levels, mask some: the encoder input ``(B, W)``."""
-        states = self.state_norm.normalize(history.states)  # (B, L+1, S)
-        noise = randn(tuple(states.shape), generator, states.device)
-        states = torch.where(masked[..., None], 0.0, states + ctx_sigma[..., None] * noise)
-        ctx_sigma = torch.where(masked, self.schedule.sigma_max, ctx_sigma)
-        past_actions = torch.where(masked[:, :-1, None], 0.0, history.actions)
-        return self.encoder.tokens(states, ctx_sigma, past_actions, action)
+
+def context_noise_levels(cfg: object, history: History, generator: Noise = None
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Diffusion Forcing's training noise for the context: ``(levels (B, L+1), masked (B, L+1))``.
+    Each past token gets a level drawn log-uniformly in ``[context_sigma_min,
+    context_sigma_max]`` (the current state's up to ``current_sigma_max``) and is masked with
+    probability ``mask_prob``; the current state is always shown; padding is always masked."""
+    b, tokens = history.valid.shape
+    dev = history.states.device
+    u = torch.rand(b, tokens, generator=generator, device=dev)
+    top = torch.full((tokens,), cfg.context_sigma_max, device=dev)
+    top[-1] = cfg.current_sigma_max
+    levels = cfg.context_sigma_min * (top / cfg.context_sigma_min) ** u
+    drop = torch.rand(b, tokens, generator=generator, device=dev) < cfg.mask_prob
+    drop[:, -1] = False
+    return levels, drop | ~history.valid
+
+
+def context_tokens(encoder: ContextEncoder, state_norm: Normalizer, sigma_max: float,
+                   history: History, action: torch.Tensor, levels: torch.Tensor,
+                   masked: torch.Tensor, generator: Noise = None) -> torch.Tensor:
+    """The context encoder's input ``(B, W)`` on the training path: every state token noised at
+    its level; masked tokens zeroed and shown at ``sigma_max`` ("unknown")."""
+    states = state_norm.normalize(history.states)  # (B, L+1, S)
+    noise = randn(tuple(states.shape), generator, states.device)
+    states = torch.where(masked[..., None], 0.0, states + levels[..., None] * noise)
+    levels = torch.where(masked, sigma_max, levels)
+    past_actions = torch.where(masked[:, :-1, None], 0.0, history.actions)
+    return encoder.tokens(states, levels, past_actions, action)
 
 
 @functools.lru_cache(maxsize=64)

@@ -17,6 +17,7 @@ from dreamenv.datasets.hdf5 import load_hdf5
 class ModelKind(enum.Enum):
     DIFFUSION = "diffusion"
     ENSEMBLE = "ensemble"
+    TRAJECTORY = "trajectory"
 
 
 @dataclass

@@ -31,6 +31,25 @@ class Batch:
                      self.reward.to(device), self.terminal.to(device))
 
 
+@dataclass
+class WindowBatch:
+    """A batch of start windows and the ``W`` steps that follow each (the trajectory model's
+    training data): ``actions (B, W, A)``, ``states (B, W, S)`` (the next states),
+    ``rewards (B, W)``, ``valid (B, W)`` float 0/1 (0 after the episode's end)."""
+
+    history: History
+    actions: torch.Tensor
+    states: torch.Tensor
+    rewards: torch.Tensor
+    valid: torch.Tensor
+
+    def to(self, device: str | torch.device) -> WindowBatch:
+        h = self.history
+        return WindowBatch(History(h.states.to(device), h.actions.to(device), h.valid.to(device)),
+                           *(getattr(self, k).to(device) for k in ("actions", "states", "rewards",
+                                                                   "valid")))
+
+
 class TransitionData:
     """A dataset split by whole episodes into training and held-out rows.
 
@@ -47,6 +66,8 @@ class TransitionData:
         self.rewards = dataset["rewards"]
         self.terminals = dataset["terminals"]
         self.starts = episode_starts(dataset["terminals"], dataset["timeouts"])
+        last = np.flatnonzero(np.r_[self.starts[1:] != self.starts[:-1], True])
+        self.ends = last[np.searchsorted(last, np.arange(len(self.starts)))]  # episode's last row
         episodes = dataset.episodes
         n_held = max(1, int(round(holdout_fraction * len(episodes))))
         if n_held >= len(episodes):
@@ -69,6 +90,22 @@ class TransitionData:
             torch.as_tensor(self.rewards[rows]),
             torch.as_tensor(self.terminals[rows], dtype=torch.float32),
         )
+
+
+    def windows(self, rows: np.ndarray, history_len: int, window: int) -> WindowBatch:
+        """The start window of each row and the ``window`` transitions from it on. Steps past
+        the episode's end repeat its last transition (masked out by ``valid``), so the
+        network's input stays on the data."""
+        idx = rows[:, None] + np.arange(window)  # (B, W) transition rows
+        end = self.ends[rows][:, None]
+        valid = idx <= end
+        idx = np.minimum(idx, end)
+        return WindowBatch(
+            dataset_windows(self.obs, self.actions, self.starts, rows, history_len),
+            torch.as_tensor(self.actions[idx], dtype=torch.float32),
+            torch.as_tensor(self.next_obs[idx], dtype=torch.float32),
+            torch.as_tensor(self.rewards[idx], dtype=torch.float32),
+            torch.as_tensor(valid, dtype=torch.float32))
 
 
 @torch.no_grad()

@@ -8,6 +8,7 @@ import torch
 
 from dreamenv.models.diffusion import DiffusionConfig
 from dreamenv.models.ensemble import EnsembleConfig
+from dreamenv.models.trajectory import TrajectoryConfig
 from dreamenv.models.termination import LearnedTermination
 from dreamenv.training.common import (
     ModelKind,
@@ -18,9 +19,11 @@ from dreamenv.training.common import (
 from dreamenv.training.data import TransitionData
 from dreamenv.training.diffusion import train_diffusion
 from dreamenv.training.ensemble import train_ensemble
+from dreamenv.training.trajectory import train_trajectory
 
 
-def train_model(kind: ModelKind, train: TrainConfig, model_cfg: DiffusionConfig | EnsembleConfig,
+def train_model(kind: ModelKind, train: TrainConfig,
+                model_cfg: DiffusionConfig | EnsembleConfig | TrajectoryConfig,
                 out_dir: str | Path) -> Path:
     """Train a dynamics model of ``kind`` on ``train.dataset`` into ``out_dir`` (resumable)."""
     torch.set_num_threads(train.threads)
@@ -36,5 +39,6 @@ def train_model(kind: ModelKind, train: TrainConfig, model_cfg: DiffusionConfig 
     torch.manual_seed(train.seed)  # the head's initial weights: same on a resumed run
     termination = LearnedTermination(data.obs.shape[1])
     termination.fit(data.next_obs[rows], data.terminals[rows], seed=train.seed)
-    loop = train_diffusion if kind is ModelKind.DIFFUSION else train_ensemble
+    loop = {ModelKind.DIFFUSION: train_diffusion, ModelKind.ENSEMBLE: train_ensemble,
+            ModelKind.TRAJECTORY: train_trajectory}[kind]
     return loop(train, model_cfg, data, env_id, info, out_dir, termination)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dreamenv.models.diffusion import DiffusionConfig, DiffusionDynamics
+from dreamenv.models.diffusion import DiffusionConfig, DiffusionDynamics, context_tokens
 from dreamenv.models.history import History
 from dreamenv.models.noise import RowNoise
 
@@ -34,7 +34,8 @@ def _inputs():
 def test_plan_matches_the_training_forward(model, precision, tol):
     h, action, x = _inputs()
     sigma = torch.full(h.valid.shape, 0.01)
-    tokens = model._tokens(h, action, sigma, ~h.valid, torch.Generator().manual_seed(0))
+    tokens = context_tokens(model.encoder, model.state_norm, model.schedule.sigma_max, h, action,
+                            sigma, ~h.valid, torch.Generator().manual_seed(0))
     plan = model.sampling_plan(precision)
     reference_cond = model.denoiser.condition(model.encoder.net(tokens))
     cond = plan.condition(tokens)
@@ -47,8 +48,9 @@ def test_plan_matches_the_training_forward(model, precision, tol):
 def test_inference_tokens_match_the_training_tokens(model):
     h, action, _ = _inputs()
     level = 0.02
-    reference = model._tokens(h, action, torch.full(h.valid.shape, level), ~h.valid,
-                              torch.Generator().manual_seed(3))
+    reference = context_tokens(model.encoder, model.state_norm, model.schedule.sigma_max, h,
+                               action, torch.full(h.valid.shape, level), ~h.valid,
+                               torch.Generator().manual_seed(3))
     noise = torch.randn(B, (L + 1) * S, generator=torch.Generator().manual_seed(3))
     fast = model._inference_tokens(h, action, level, noise)
     assert torch.allclose(fast, reference, atol=1e-6)

@@ -13,11 +13,14 @@ from dreamenv.datasets.hdf5 import save_hdf5
 from dreamenv.models.checkpoint import load_checkpoint
 from dreamenv.models.diffusion import DiffusionConfig
 from dreamenv.models.ensemble import EnsembleConfig
+from dreamenv.models.trajectory import TrajectoryConfig
 from dreamenv.training.common import ModelKind, TrainConfig
 from dreamenv.training.run import train_model
 
 DIFFUSION = DiffusionConfig(hidden=32, encoder_layers=1, denoiser_blocks=1, history_len=2)
 ENSEMBLE = EnsembleConfig(members=3, elites=2, hidden=16, layers=2)
+TRAJECTORY = TrajectoryConfig(history_len=2, window=8, channels=16, blocks=2, context_hidden=32,
+                              context_layers=1, denoising_steps=3)
 
 
 @pytest.fixture
@@ -36,7 +39,8 @@ class _Interrupted(Exception):
 
 
 @pytest.mark.parametrize("kind, model_cfg", [(ModelKind.DIFFUSION, DIFFUSION),
-                                             (ModelKind.ENSEMBLE, ENSEMBLE)])
+                                             (ModelKind.ENSEMBLE, ENSEMBLE),
+                                             (ModelKind.TRAJECTORY, TRAJECTORY)])
 def test_killed_half_way_then_resumed_equals_uninterrupted(data_file, tmp_path, monkeypatch,
                                                            kind, model_cfg):
     cfg = _train_cfg(data_file, ensemble_patience=100)
@@ -148,3 +152,23 @@ def test_training_on_own_rollouts_runs(data_file, tmp_path):
     with pytest.raises(ValueError, match="own_history_share"):
         train_model(ModelKind.DIFFUSION, _train_cfg(data_file, own_history_share=2.0),
                     DIFFUSION, tmp_path / "bad")
+
+
+@pytest.mark.parametrize("per_token", [True, False])
+def test_trajectory_model_learns_and_refuses_to_step_an_env(data_file, tmp_path, per_token):
+    from dataclasses import replace
+
+    import gymnasium as gym
+
+    from dreamenv.models import CheckpointError
+
+    cfg = replace(TRAJECTORY, per_token_noise=per_token)
+    out = train_model(ModelKind.TRAJECTORY, _train_cfg(data_file, diffusion_steps=300,
+                                                        eval_every=20, batch_size=32),
+                      cfg, tmp_path / "traj")
+    log = json.loads((out / "train_state.json").read_text())["log"]
+    assert log[-1]["holdout_loss"] < 0.9 * log[0]["holdout_loss"]
+    model, _, config = load_checkpoint(out)
+    assert config["kind"] == "trajectory" and model.cfg.per_token_noise is per_token
+    with pytest.raises(CheckpointError, match="cannot step an env"):
+        gym.make("DyDiff-Hopper", model=str(out))
