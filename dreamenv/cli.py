@@ -324,8 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_fidelity_commands(commands, _positive_int)
 
     from dreamenv.offline.cli import add_offline_commands
+    from dreamenv.trajectories.cli import add_rollouts_command
 
     add_offline_commands(commands)
+    add_rollouts_command(commands, _positive_int)
 
     p = commands.add_parser("video", help="one policy in the real env and in DyDiff-Hopper, "
                                           "side by side, same seed")

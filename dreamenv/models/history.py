@@ -58,6 +58,15 @@ class History:
         valid = torch.cat([self.valid[:, 1:], torch.ones_like(self.valid[:, :1])], 1)
         return History(states, actions, valid)
 
+    def tail(self, history_len: int) -> History:
+        """The same windows cut to the last ``history_len`` transitions (for a model that sees
+        less history than the window holds)."""
+        if not 0 <= history_len <= self.actions.shape[1]:
+            raise ValueError(f"cannot cut a window of {self.actions.shape[1]} transitions to "
+                             f"{history_len}")
+        return History(self.states[:, -history_len - 1:], self.actions[:, self.actions.shape[1]
+                       - history_len:], self.valid[:, -history_len - 1:])
+
     def __getitem__(self, rows) -> History:
         return History(self.states[rows], self.actions[rows], self.valid[rows])
 

@@ -166,6 +166,7 @@ def generate(model: TrajectoryModel, start_model: DynamicsModel, policy: object,
         model: the trajectory model that re-denoises the states each round.
         start_model: the step model of the start rollout (round 0).
         policy: the learning policy, ``act(obs (M, S), rng) -> (M, A)``.
+        history: the start windows, at least as long as either model's history.
         horizon: steps per trajectory, 1..1000.
         rounds: injection rounds ``K``, 0..20 (0: the start rollout alone).
         terminated: the task's termination rule on ``(M, S)`` states.
@@ -179,9 +180,12 @@ def generate(model: TrajectoryModel, start_model: DynamicsModel, policy: object,
         raise ValueError(f"rounds must be in 0..{MAX_ROUNDS}, got {rounds}")
     if not 0.0 < blend <= 1.0:
         raise ValueError(f"blend must be in (0, 1], got {blend}")
-    if model.history_len != history.states.shape[1] - 1:
-        raise ValueError(f"the trajectory model needs a history of {model.history_len}, the "
-                         f"start windows hold {history.states.shape[1] - 1}")
+    held = history.states.shape[1] - 1
+    for who, needs in (("trajectory model", model.history_len),
+                       ("start model", start_model.history_len)):
+        if needs > held:
+            raise ValueError(f"the {who} needs a history of {needs}, the start windows hold "
+                             f"{held}")
     policy = as_policy(policy)
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -191,12 +195,13 @@ def generate(model: TrajectoryModel, start_model: DynamicsModel, policy: object,
     for lo in range(0, n, batch_size):
         window = history[slice(lo, lo + batch_size)]
         m = window.states.shape[0]
-        states, actions, rewards = closed_loop(start_model, policy, window, horizon, rng,
-                                               generator)
+        states, actions, rewards = closed_loop(start_model, policy,
+                                               window.tail(start_model.history_len), horizon,
+                                               rng, generator)
         bar.update(m)
         for k in range(rounds):
-            new_states, new_rewards = model.sample_trajectory(window, torch.as_tensor(actions),
-                                                              generator)
+            new_states, new_rewards = model.sample_trajectory(
+                window.tail(model.history_len), torch.as_tensor(actions), generator)
             states[:, 1:] = blend * new_states.numpy() + (1 - blend) * states[:, 1:]
             rewards = blend * new_rewards.numpy() + (1 - blend) * rewards
             flat = states[:, :-1].reshape(m * horizon, -1)
