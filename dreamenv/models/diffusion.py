@@ -34,7 +34,32 @@ from dreamenv.models.schedule import EDMSchedule, TemporalMix
 
 
 @dataclass
-class DiffusionConfig:
+class NoiseConfig:
+    """Diffusion Forcing's context noise and the EDM schedule: what the step and the trajectory
+    models share."""
+
+    context_sigma_min: float = 1e-3
+    """Lowest training noise level of a context token (1e-3 is clean for standardised states)."""
+    context_sigma_max: float = 1.0
+    """Highest training noise level of a past context token that is not masked."""
+    current_sigma_max: float = 0.1
+    """Highest training noise level of the current-state token: it is always shown, and the
+    target is relative to it, so it is only ever lightly noised."""
+    mask_prob: float = 0.1
+    """Probability that a past context token is masked out entirely during training."""
+    sigma_min: float = 0.002
+    sigma_max: float = 5.0
+    """EDM sampling range; 5 is pure noise for standardised targets."""
+    rho: float = 7.0
+    p_mean: float = -1.2
+    p_std: float = 1.2
+
+    def schedule(self) -> EDMSchedule:
+        return EDMSchedule(self.sigma_min, self.sigma_max, self.rho, 1.0, self.p_mean, self.p_std)
+
+
+@dataclass
+class DiffusionConfig(NoiseConfig):
     """Architecture, Diffusion-Forcing noise and sampling defaults of the diffusion model."""
 
     history_len: int = 4
@@ -45,21 +70,6 @@ class DiffusionConfig:
     """Layers of the context encoder (run once per env step)."""
     denoiser_blocks: int = 3
     """Residual blocks of the denoiser (run once per denoising step): kept small for speed."""
-    context_sigma_min: float = 1e-3
-    """Lowest training noise level of a context token (1e-3 is clean for standardised states)."""
-    context_sigma_max: float = 1.0
-    """Highest training noise level of a past context token that is not masked."""
-    current_sigma_max: float = 0.1
-    """Highest training noise level of the current-state token: it is always shown, and the
-    delta is predicted relative to it, so it is only ever lightly noised."""
-    mask_prob: float = 0.1
-    """Probability that a past context token is masked out entirely during training."""
-    sigma_min: float = 0.002
-    sigma_max: float = 5.0
-    """EDM sampling range; 5 is pure noise for standardised targets."""
-    rho: float = 7.0
-    p_mean: float = -1.2
-    p_std: float = 1.2
     denoising_steps: int = 2
     """Default sampling steps (Euler). Measured on the shipped model (benchmarks/
     model_accuracy.py): 1 step doubles the long-horizon error, 2-3 are best, 5-10 add sampling
@@ -81,9 +91,6 @@ class DiffusionConfig:
     precision: str = "float32"
     """Matmul precision at inference, ``float32`` or ``bfloat16`` (see models/fastpath.py); the
     sampler's state and the state update stay float32."""
-
-    def schedule(self) -> EDMSchedule:
-        return EDMSchedule(self.sigma_min, self.sigma_max, self.rho, 1.0, self.p_mean, self.p_std)
 
     def temporal_mix_schedule(self) -> TemporalMix | None:
         if not 0.0 <= self.temporal_mix <= 1.0:

@@ -23,17 +23,17 @@ import torch
 from torch import nn
 
 from dreamenv.models.denoiser import ContextEncoder
-from dreamenv.models.diffusion import context_noise_levels, context_tokens
+from dreamenv.models.diffusion import NoiseConfig, context_noise_levels, context_tokens
 from dreamenv.models.history import History
 from dreamenv.models.normalizer import Normalizer, StateBounds
 from dreamenv.models.sampler import sample
-from dreamenv.models.schedule import EDMSchedule
 from dreamenv.models.temporal import TemporalDenoiser
 
 
 @dataclass
-class TrajectoryConfig:
-    """Architecture, noise and sampling defaults of the trajectory model."""
+class TrajectoryConfig(NoiseConfig):
+    """Architecture, noise and sampling defaults of the trajectory model (the context noise and
+    EDM schedule are the step model's, :class:`~dreamenv.models.diffusion.NoiseConfig`)."""
 
     history_len: int = 4
     """Past transitions the start window holds (the step model's 4)."""
@@ -45,24 +45,11 @@ class TrajectoryConfig:
     """Temporal blocks; dilations 1, 2, 4, 8, 16 with kernel 5 span the whole window."""
     context_hidden: int = 256
     context_layers: int = 2
-    context_sigma_min: float = 1e-3
-    context_sigma_max: float = 1.0
-    current_sigma_max: float = 0.1
-    mask_prob: float = 0.1
-    """Context noise and masking in training, as the step model's (Diffusion Forcing)."""
     per_token_noise: bool = True
     """Train each token of a window at its own level (Diffusion Forcing); False: one level."""
-    sigma_min: float = 0.002
-    sigma_max: float = 5.0
-    rho: float = 7.0
-    p_mean: float = -1.2
-    p_std: float = 1.2
     denoising_steps: int = 8
     """Euler steps per window (DyDiff's reference code spends 34 Heun steps)."""
     history_noise: float = 0.001
-
-    def schedule(self) -> EDMSchedule:
-        return EDMSchedule(self.sigma_min, self.sigma_max, self.rho, 1.0, self.p_mean, self.p_std)
 
 
 class TrajectoryDiffusion(nn.Module):
