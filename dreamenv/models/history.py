@@ -60,7 +60,13 @@ class History:
 
     def tail(self, history_len: int) -> History:
         """The same windows cut to the last ``history_len`` transitions (for a model that sees
-        less history than the window holds)."""
+        less history than the window holds).
+
+        Examples:
+            >>> h = History.start(torch.ones(2, 3), history_len=4, action_dim=1).tail(2)
+            >>> h.states.shape, h.actions.shape, h.valid.tolist()[0]
+            (torch.Size([2, 3, 3]), torch.Size([2, 2, 1]), [False, False, True])
+        """
         if not 0 <= history_len <= self.actions.shape[1]:
             raise ValueError(f"cannot cut a window of {self.actions.shape[1]} transitions to "
                              f"{history_len}")
