@@ -7,7 +7,7 @@ loop), in any other step model (e.g. the MLP ensemble), and through DyDiff's gen
 alone). Prints the table, writes ``injection.json`` and ``injection.png``
 (dreamenv/trajectories/truth.py).
 
-Usage: ``python benchmarks/injection.py --trajectory-model DIR --policy other --out DIR``
+Usage: ``python benchmarks/injection.py --trajectory-model DIR|stepwise --policy other --out DIR``
 ``[--step-model DIR] [--model LABEL=DIR ...] [--rounds 0 1 2 5] [--blend 0.5]``. The policy
 should differ from the data's (``other`` is a SAC of another seed that no dataset contains).
 """
@@ -22,12 +22,15 @@ from dreamenv.evaluation.policies import load_policy
 from dreamenv.models import load_checkpoint, pretrained_path
 from dreamenv.models.termination import termination_for
 from dreamenv.training.common import load_training_dataset
+from dreamenv.trajectories.generate import Stepwise
 from dreamenv.trajectories.truth import format_report, measure, write_report
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--trajectory-model", required=True)
+    p.add_argument("--trajectory-model", required=True,
+                   help="trajectory model checkpoint, or 'stepwise': rounds re-simulate the "
+                        "actions open loop in the step model")
     p.add_argument("--step-model", default=str(pretrained_path("hopper")))
     p.add_argument("--model", nargs="*", default=[], help="other step models, LABEL=DIR")
     p.add_argument("--policy", default="other")
@@ -41,9 +44,13 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
 
-    trajectory_model, _, config = load_checkpoint(args.trajectory_model)
+    if args.trajectory_model == "stepwise":  # injection with the step model re-simulating
+        step_model, learned, config = load_checkpoint(args.step_model)
+        trajectory_model = Stepwise(step_model)
+    else:
+        trajectory_model, _, config = load_checkpoint(args.trajectory_model)
+        step_model, learned, _ = load_checkpoint(args.step_model, config["env_id"])
     env_id = config["env_id"]
-    step_model, learned, _ = load_checkpoint(args.step_model, env_id)
     others = {}
     for spec in args.model:
         label, _, path = spec.partition("=")

@@ -109,9 +109,11 @@ def write_report(report: dict, out_dir: str | Path) -> Path:
         hs = sorted(row["error"])
         style = "--" if label.startswith("DyDiff") else "-"
         ax.plot(hs, [row["error"][h]["rmse"] for h in hs], style, marker="o", label=label)
-        if row.get("action_error"):
-            bx.plot(range(1, len(row["action_error"]) + 1), row["action_error"], marker="o",
-                    label=label)
+    # The rounds of a run with K rounds are the first K of any longer run (same seed): one line.
+    longest = max(report["rows"].items(), key=lambda kv: len(kv[1].get("action_error", [])))
+    if longest[1].get("action_error"):
+        errors = longest[1]["action_error"]
+        bx.plot(range(1, len(errors) + 1), errors, "C3", marker="o", label=longest[0])
     ax.set(xscale="log", yscale="log", xlabel="horizon (steps)",
            ylabel="state error vs real (normalised RMSE)",
            title="same policy, same start states: model against the real env")
