@@ -7,7 +7,7 @@ loop), in any other step model (e.g. the MLP ensemble), and through DyDiff's gen
 alone). Prints the table, writes ``injection.json`` and ``injection.png``
 (dreamenv/trajectories/truth.py).
 
-Usage: ``python benchmarks/injection.py --trajectory-model DIR|stepwise --policy other --out DIR``
+Usage: ``python benchmarks/injection.py [--trajectory-model DIR|stepwise] --policy other --out DIR``
 ``[--step-model DIR] [--model LABEL=DIR ...] [--rounds 0 1 2 5] [--blend 0.5]``. The policy
 should differ from the data's (``other`` is a SAC of another seed that no dataset contains).
 """
@@ -19,7 +19,7 @@ import argparse
 import torch
 
 from dreamenv.evaluation.policies import load_policy
-from dreamenv.models import load_checkpoint, pretrained_path
+from dreamenv.models import load_checkpoint, pretrained_path, pretrained_trajectory_path
 from dreamenv.models.termination import termination_for
 from dreamenv.training.common import load_training_dataset
 from dreamenv.trajectories.generate import Stepwise
@@ -28,9 +28,9 @@ from dreamenv.trajectories.truth import format_report, measure, write_report
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--trajectory-model", required=True,
-                   help="trajectory model checkpoint, or 'stepwise': rounds re-simulate the "
-                        "actions open loop in the step model")
+    p.add_argument("--trajectory-model", default=str(pretrained_trajectory_path("hopper")),
+                   help="trajectory model checkpoint (default: the shipped one), or 'stepwise': "
+                        "rounds re-simulate the actions open loop in the step model")
     p.add_argument("--step-model", default=str(pretrained_path("hopper")))
     p.add_argument("--model", nargs="*", default=[], help="other step models, LABEL=DIR")
     p.add_argument("--policy", default="other")

@@ -22,11 +22,16 @@ PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 
 
 def pretrained_path(task: str) -> Path:
-    """Directory of the pretrained model shipped for ``task`` (e.g. ``hopper``)."""
+    """Directory of the pretrained step model shipped for ``task`` (e.g. ``hopper``)."""
     return PRETRAINED_DIR / task
+
+
+def pretrained_trajectory_path(task: str) -> Path:
+    """Directory of the pretrained trajectory model shipped for ``task`` (DyDiff's generation)."""
+    return PRETRAINED_DIR / f"{task}-trajectory"
 
 
 __all__ = ["CheckpointError", "DiffusionConfig", "DiffusionDynamics", "DynamicsModel",
            "EnsembleConfig", "GaussianEnsemble", "History", "Prediction", "Propagation",
            "TrajectoryConfig", "TrajectoryDiffusion", "load_checkpoint", "pretrained_path",
-           "save_checkpoint"]
+           "pretrained_trajectory_path", "save_checkpoint"]

@@ -13,15 +13,16 @@ def cmd_rollouts(args: argparse.Namespace) -> None:
     from dreamenv.datasets.dataset import OfflineDataset
     from dreamenv.datasets.hdf5 import save_hdf5
     from dreamenv.evaluation.policies import load_policy
-    from dreamenv.models import load_checkpoint, pretrained_path
+    from dreamenv.models import load_checkpoint, pretrained_path, pretrained_trajectory_path
     from dreamenv.models.termination import termination_for
     from dreamenv.training.common import dataset_source, load_training_dataset
     from dreamenv.trajectories.generate import filter_by_return, generate
     from dreamenv.trajectories.starts import draw_starts
 
-    model, _, config = load_checkpoint(args.model)
+    model_dir = args.model or pretrained_trajectory_path(args.task)
+    model, _, config = load_checkpoint(model_dir)
     if not callable(getattr(model, "sample_trajectory", None)):
-        raise ValueError(f"{args.model}: a {model.kind} model cannot denoise trajectories; "
+        raise ValueError(f"{model_dir}: a {model.kind} model cannot denoise trajectories; "
                          "train one with `dreamenv train --model trajectory`")
     env_id = config["env_id"]
     start_dir = args.start_model or pretrained_path(config["task"])
@@ -41,7 +42,7 @@ def cmd_rollouts(args: argparse.Namespace) -> None:
     if args.keep < 1.0:
         out = filter_by_return(out, args.keep, args.temperature, args.seed)
     meta = {"env_id": env_id, "name": Path(args.out).stem, "synthetic": True,
-            "generator": {"algorithm": "DyDiff policy injection", "model": str(args.model),
+            "generator": {"algorithm": "DyDiff policy injection", "model": str(model_dir),
                           "start_model": str(start_dir), "policy": args.policy,
                           "rounds": args.rounds, "blend": args.blend, "horizon": args.horizon,
                           "filter": {"keep": args.keep, "temperature": args.temperature},
@@ -63,7 +64,9 @@ def add_rollouts_command(commands: argparse._SubParsersAction,
     """Add ``rollouts`` to the ``dreamenv`` subcommands."""
     p = commands.add_parser("rollouts", help="DyDiff trajectories with policy injection, as a "
                                              "synthetic D4RL-format HDF5 file")
-    p.add_argument("--model", required=True, help="trajectory model checkpoint directory")
+    p.add_argument("--model", help="trajectory model checkpoint directory (default: the shipped "
+                                   "one for --task)")
+    p.add_argument("--task", default="hopper", help="task of the shipped models (default: hopper)")
     p.add_argument("--policy", required=True, help="learning policy (any `dreamenv compare` spec)")
     p.add_argument("--out", required=True, help="output .hdf5 file")
     p.add_argument("--start-model", help="step model of the start rollout (default: shipped)")

@@ -110,3 +110,18 @@ def test_shipped_pretrained_model_loads_and_is_small():
     h.states[:, -1, 0] = 1.25  # standing height
     p = model.predict(h, torch.zeros(2, 3), torch.Generator().manual_seed(0))
     assert torch.isfinite(p.next_state).all() and torch.isfinite(p.reward).all()
+
+
+def test_shipped_trajectory_model_loads_and_samples():
+    from dreamenv.models import pretrained_trajectory_path
+
+    path = pretrained_trajectory_path("hopper")
+    model, _, config = load_checkpoint(path, "Hopper-v5")
+    assert config["kind"] == "trajectory" and config["dataset"]["name"] == "hopper-full-replay"
+    assert sum(f.stat().st_size for f in path.iterdir()) < 20e6
+    h = History.start(torch.zeros(2, 11), model.history_len, 3)
+    h.states[:, -1, 0] = 1.25
+    states, rewards = model.sample_trajectory(h, torch.zeros(2, 40, 3),
+                                              torch.Generator().manual_seed(0))
+    assert states.shape == (2, 40, 11) and torch.isfinite(states).all()
+    assert torch.isfinite(rewards).all()
