@@ -144,7 +144,7 @@ def train_td3_bc(cfg: TD3BCConfig, run_dir: str | Path,
     if not 0.0 < cfg.real_ratio <= 1.0:
         raise ValueError(f"real_ratio must be in (0, 1], got {cfg.real_ratio}")
     dataset, name = load_training_dataset(cfg.dataset)
-    env_id = dataset.metadata.get("env_id")
+    env_id = dataset.metadata["env_id"]  # load_training_dataset checked it is there
     task = task_for_env(env_id)
     real = {k: np.asarray(dataset[k], dtype=np.float32) for k in KEYS}
     obs_dim, act_dim = real["observations"].shape[1], real["actions"].shape[1]

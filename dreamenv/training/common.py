@@ -65,6 +65,9 @@ def load_training_dataset(name_or_path: str) -> tuple[OfflineDataset, str]:
     if name_or_path in RECIPES:
         return load_hdf5(make_dataset(name_or_path)), name_or_path
     dataset = load_hdf5(name_or_path)
+    if not dataset.metadata.get("env_id"):
+        raise ValueError(f"{name_or_path}: dataset metadata has no env_id; cannot tell which "
+                         "task it is (add metadata/env_id to the file)")
     return dataset, str(dataset.metadata.get("name", Path(name_or_path).stem))
 
 

@@ -28,10 +28,7 @@ def train_model(kind: ModelKind, train: TrainConfig,
     """Train a dynamics model of ``kind`` on ``train.dataset`` into ``out_dir`` (resumable)."""
     torch.set_num_threads(train.threads)
     dataset, name = load_training_dataset(train.dataset)
-    env_id = dataset.metadata.get("env_id")
-    if not env_id:
-        raise ValueError(f"{train.dataset}: dataset metadata has no env_id; cannot tell which "
-                         "task it is (add metadata/env_id to the file)")
+    env_id = dataset.metadata["env_id"]  # load_training_dataset checked it is there
     data = TransitionData(dataset, train.holdout_fraction, train.seed)
     info = {"name": name, "source": dataset_source(train.dataset), "sha256": data.fingerprint, "transitions": len(dataset),
             "train_rows": len(data.train_rows), "holdout_rows": len(data.holdout_rows)}

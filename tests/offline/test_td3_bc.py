@@ -135,3 +135,11 @@ def test_offline_train_command(tiny, tmp_path, capsys):
     assert (out / "policy.safetensors").exists()
     assert main(["offline", "train", "--dataset", str(tmp_path / "missing.hdf5"),
                  "--out", str(out)]) == 2
+
+
+def test_dataset_without_env_id_is_a_one_line_error(hopper_random, tmp_path):
+    from dreamenv.datasets.dataset import OfflineDataset
+
+    path = save_hdf5(OfflineDataset(hopper_random.arrays, {}), tmp_path / "anon.hdf5")
+    with pytest.raises(ValueError, match="no env_id"):
+        td3_bc.train_td3_bc(replace(TINY, dataset=str(path)), tmp_path / "run")
