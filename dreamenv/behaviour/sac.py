@@ -56,8 +56,12 @@ class SACConfig:
     checkpoint_every: int = 25_000
 
 
-def train_sac(cfg: SACConfig, run_dir: str | Path) -> dict:
-    """Train (or resume) a SAC run in ``run_dir``; returns the evaluation log."""
+def train_sac(cfg: SACConfig, run_dir: str | Path, stop_at: int | None = None) -> dict:
+    """Train (or resume) a SAC run in ``run_dir``; returns the evaluation log.
+
+    ``stop_at`` pauses the run at that step with a checkpoint (the medium-replay dataset needs
+    only the first 45k steps); resuming later continues to the same result as one whole run,
+    since nothing before a step depends on ``total_steps``."""
     run_dir = Path(run_dir)
     (run_dir / "snapshots").mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -94,8 +98,9 @@ def train_sac(cfg: SACConfig, run_dir: str | Path) -> dict:
         obs = state["obs"]
 
     start_time = time.time()
-    bar = progress(total=cfg.total_steps, initial=step, desc="SAC", unit="step")
-    while step < cfg.total_steps:
+    end = cfg.total_steps if stop_at is None else min(stop_at, cfg.total_steps)
+    bar = progress(total=end, initial=min(step, end), desc="SAC", unit="step")
+    while step < end:
         # 2. Act: uniform random at first, then the current stochastic actor.
         if step < cfg.learning_starts:
             action = rng.uniform(-1.0, 1.0, act_dim).astype(np.float32)
@@ -162,7 +167,7 @@ def train_sac(cfg: SACConfig, run_dir: str | Path) -> dict:
             bar.write(json.dumps(record))
 
         # 5. Checkpoint atomically (state first, then the JSON that says it is complete).
-        if step % cfg.checkpoint_every == 0 or step == cfg.total_steps:
+        if step % cfg.checkpoint_every == 0 or step == end:
             tensors = {name: m.state_dict() for name, m in modules.items()}
             _checkpoint(run_dir, cfg, {**tensors, "log_alpha": log_alpha.detach().clone()},
                         buffer, env, rng, obs, step, episode_return, evals)

@@ -151,10 +151,14 @@ def _replay_arrays(recipe: Recipe, steps: int | None, sac_run: str | Path | None
     cfg = SACConfig(env_id=TASKS[recipe.task].env_id)
     run = Path(sac_run) if sac_run else data_dir() / "runs" / f"sac-{cfg.env_id}-seed{cfg.seed}"
     state_file = run / "checkpoint.json"
-    done = state_file.exists() and json.loads(state_file.read_text())["step"] >= cfg.total_steps
+    # A replay cut at a snapshot needs the run only up to that snapshot's step.
+    needed = cfg.total_steps if recipe.policy is None else int(
+        behaviour_policy(recipe.task, recipe.policy).metadata["step"])
+    done = state_file.exists() and json.loads(state_file.read_text())["step"] >= needed
     if not done and sac_run is None:
-        print(f"{recipe.name}: training the behaviour SAC run in {run} (about an hour; resumable)")
-        train_sac(cfg, run)
+        print(f"{recipe.name}: training the behaviour SAC run in {run} to step {needed} "
+              f"({needed / cfg.total_steps * 75:.0f} minutes or so; resumable)")
+        train_sac(cfg, run, stop_at=needed)
     if not state_file.exists() or not run_file(run, "buffer_file").exists():
         raise DatasetError(f"{run}: no SAC run here (no checkpoint.json or buffer); train one "
                            "with `dreamenv behaviour train`")

@@ -57,6 +57,22 @@ def test_interrupted_run_resumes_to_the_same_result(algo, tmp_path, monkeypatch)
         assert (pa == pb).all()
 
 
+def test_sac_paused_at_a_snapshot_step_resumes_to_the_same_buffer(tmp_path):
+    """medium-replay trains the run only to the medium snapshot's step (450 here, between
+    checkpoints); the paused run's buffer is the whole run's prefix, and resuming finishes it."""
+    straight = sac.train_sac(TINY, tmp_path / "straight")
+    paused = sac.train_sac(TINY, tmp_path / "paused", stop_at=450)
+    assert json.loads((tmp_path / "paused" / "checkpoint.json").read_text())["step"] == 450
+    assert len(paused["evals"]) == 1  # the step-300 evaluation only
+    with np.load(sac.run_file(tmp_path / "straight", "buffer_file")) as a, \
+            np.load(sac.run_file(tmp_path / "paused", "buffer_file")) as b:
+        for key in a.files:
+            np.testing.assert_array_equal(a[key][:450], b[key], err_msg=key)
+    resumed = sac.train_sac(TINY, tmp_path / "paused")
+    assert [e["return_mean"] for e in resumed["evals"]] == [
+        e["return_mean"] for e in straight["evals"]]
+
+
 def test_resume_with_another_config_is_refused(tmp_path):
     small = sac.SACConfig(total_steps=300, learning_starts=100, eval_every=300,
                           checkpoint_every=300, batch_size=16, hidden=16, eval_episodes=1)
