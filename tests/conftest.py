@@ -37,6 +37,30 @@ def hopper_random() -> OfflineDataset:
     return OfflineDataset(arrays, {"env_id": "Hopper-v5", "name": "test-random"})
 
 
+@pytest.fixture(scope="session")
+def tiny_models(hopper_random, tmp_path_factory) -> dict:
+    """A tiny trajectory model and a tiny ensemble trained briefly on ``hopper_random``, and the
+    data file: ``{"trajectory": dir, "ensemble": dir, "data": path}``."""
+    from dreamenv.datasets.hdf5 import save_hdf5
+    from dreamenv.models.ensemble import EnsembleConfig
+    from dreamenv.models.trajectory import TrajectoryConfig
+    from dreamenv.training.common import ModelKind, TrainConfig
+    from dreamenv.training.run import train_model
+
+    root = tmp_path_factory.mktemp("tiny-models")
+    data = save_hdf5(hopper_random, root / "data.hdf5")
+    train = TrainConfig(dataset=str(data), diffusion_steps=40, eval_every=20,
+                        checkpoint_every=20, batch_size=16, threads=1, holdout_fraction=0.2,
+                        ensemble_max_epochs=2)
+    trajectory = TrajectoryConfig(history_len=2, window=8, channels=16, blocks=2,
+                                  context_hidden=32, context_layers=1, denoising_steps=2)
+    ensemble = EnsembleConfig(members=3, elites=2, hidden=16, layers=2)
+    return {"trajectory": train_model(ModelKind.TRAJECTORY, train, trajectory,
+                                      root / "trajectory"),
+            "ensemble": train_model(ModelKind.ENSEMBLE, train, ensemble, root / "ensemble"),
+            "data": data}
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)

@@ -135,7 +135,8 @@ def exported_actor(actor: TanhDeterministicActor, mean: np.ndarray,
 
 
 def train_td3_bc(cfg: TD3BCConfig, run_dir: str | Path,
-                 synthetic: SyntheticSource | None = None, synthetic_label: str = "none") -> dict:
+                 synthetic: SyntheticSource | None = None,
+                 synthetic_label: dict | str = "none") -> dict:
     """Train (or resume) TD3+BC in ``run_dir``; returns the evaluation log. ``policy.safetensors``
     there is the final actor on raw observations; ``evals.json`` the scores so far."""
     run_dir = Path(run_dir)

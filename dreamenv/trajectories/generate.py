@@ -130,10 +130,12 @@ def _act(policy: object, states: np.ndarray, rng: np.random.Generator,
 
 def closed_loop(model: DynamicsModel, policy: object, history: History, horizon: int,
                 rng: np.random.Generator, generator: torch.Generator | None = None,
-                **predict_kwargs: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                **predict_kwargs: object
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Roll ``policy`` out in a step model from ``history``: ``states (N, H+1, S)``,
-    ``actions (N, H, A)``, ``rewards (N, H)``."""
-    states, actions, rewards = [history.current.numpy()], [], []
+    ``actions (N, H, A)``, ``rewards (N, H)`` and the model's ``uncertainty (N, H)`` of each
+    step (MOPO's reward penalty)."""
+    states, actions, rewards, uncertainty = [history.current.numpy()], [], [], []
     with torch.no_grad():
         for _ in range(horizon):
             action = _act(policy, states[-1], rng, model.action_dim)
@@ -143,7 +145,9 @@ def closed_loop(model: DynamicsModel, policy: object, history: History, horizon:
             states.append(nxt.numpy())
             actions.append(action)
             rewards.append(pred.reward.numpy())
-    return np.stack(states, 1), np.stack(actions, 1), np.stack(rewards, 1)
+            uncertainty.append(pred.uncertainty.numpy())
+    return (np.stack(states, 1), np.stack(actions, 1), np.stack(rewards, 1),
+            np.stack(uncertainty, 1))
 
 
 def cut_at_termination(states: np.ndarray, terminated: TerminationFn
@@ -191,11 +195,12 @@ def generate(model: TrajectoryModel, start_model: DynamicsModel, policy: object,
     generator = torch.Generator().manual_seed(seed)
     n = history.states.shape[0]
     parts, errors = [], np.zeros(rounds)
-    bar = progress(total=n * (1 + rounds), desc=f"trajectories K={rounds}", unit="traj")
+    bar = progress(total=n * (1 + rounds), desc=f"trajectories K={rounds}", unit="traj",
+                   leave=False)
     for lo in range(0, n, batch_size):
         window = history[slice(lo, lo + batch_size)]
         m = window.states.shape[0]
-        states, actions, rewards = closed_loop(start_model, policy,
+        states, actions, rewards, _ = closed_loop(start_model, policy,
                                                window.tail(start_model.history_len), horizon,
                                                rng, generator)
         bar.update(m)

@@ -65,7 +65,7 @@ def measure(trajectory_model: TrajectoryModel, step_model: DynamicsModel, policy
                     "real_fall_fraction": float(real["terminals"].mean()), "rows": {}}
     for label, model in {"step-wise env": step_model, **(others or {})}.items():
         rng, generator = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
-        states, _, _ = closed_loop(model, policy, first.history.tail(model.history_len), horizon,
+        states, *_ = closed_loop(model, policy, first.history.tail(model.history_len), horizon,
                                    rng, generator)
         lengths, terminals = cut_at_termination(states, terminated)
         report["rows"][label] = {"error": state_error(states, lengths, real, std, horizons),

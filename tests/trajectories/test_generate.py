@@ -77,7 +77,7 @@ def test_blend_one_is_the_new_sample(model, expert, starts):
     gen = generate(Stepwise(model), model, expert, starts.history, horizon=5, rounds=1,
                    terminated=hopper_terminated, blend=1.0, seed=3)
     generator = torch.Generator().manual_seed(3)  # the same stream, consumed in the same order
-    _, actions, _ = closed_loop(model, expert, starts.history, 5, np.random.default_rng(3),
+    _, actions, *_ = closed_loop(model, expert, starts.history, 5, np.random.default_rng(3),
                                 generator)
     again, _ = Stepwise(model).sample_trajectory(starts.history, torch.as_tensor(actions),
                                                  generator)

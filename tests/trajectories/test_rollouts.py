@@ -10,24 +10,15 @@ import pytest
 
 from dreamenv.behaviour import behaviour_policy
 from dreamenv.cli import main
-from dreamenv.datasets.hdf5 import load_hdf5, save_hdf5
+from dreamenv.datasets.hdf5 import load_hdf5
 from dreamenv.models import load_checkpoint, pretrained_path
 from dreamenv.models.termination import hopper_terminated
-from dreamenv.models.trajectory import TrajectoryConfig
-from dreamenv.training.common import ModelKind, TrainConfig
-from dreamenv.training.run import train_model
 from dreamenv.trajectories.truth import format_report, measure, write_report
 
 
-@pytest.fixture(scope="module")
-def trained(hopper_random, tmp_path_factory):
-    root = tmp_path_factory.mktemp("traj")
-    data = save_hdf5(hopper_random, root / "data.hdf5")
-    cfg = TrajectoryConfig(history_len=2, window=8, channels=16, blocks=2, context_hidden=32,
-                           context_layers=1, denoising_steps=2)
-    train = TrainConfig(dataset=str(data), diffusion_steps=40, eval_every=20,
-                        checkpoint_every=20, batch_size=16, threads=1, holdout_fraction=0.2)
-    return train_model(ModelKind.TRAJECTORY, train, cfg, root / "model"), data
+@pytest.fixture
+def trained(tiny_models):
+    return tiny_models["trajectory"], tiny_models["data"]
 
 
 def test_rollouts_command_writes_a_synthetic_dataset(trained, tmp_path, capsys):
