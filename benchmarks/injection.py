@@ -8,7 +8,8 @@ alone). Prints the table, writes ``injection.json`` and ``injection.png``
 (dreamenv/trajectories/truth.py).
 
 Usage: ``python benchmarks/injection.py [--trajectory-model DIR|stepwise] --policy other --out DIR``
-``[--step-model DIR] [--model LABEL=DIR ...] [--rounds 0 1 2 5] [--blend 0.5]``. The policy
+``[--step-model DIR] [--start-model DIR] [--model LABEL=DIR ...] [--rounds 0 1 2 5]``
+``[--blend 0.5]``. The policy
 should differ from the data's (``other`` is a SAC of another seed that no dataset contains).
 """
 
@@ -32,6 +33,8 @@ def main() -> None:
                    help="trajectory model checkpoint (default: the shipped one), or 'stepwise': "
                         "rounds re-simulate the actions open loop in the step model")
     p.add_argument("--step-model", default=str(pretrained_path("hopper")))
+    p.add_argument("--start-model", help="step model of DyDiff's start rollout (DyDiff's is the "
+                                         "MLP ensemble; default: --step-model)")
     p.add_argument("--model", nargs="*", default=[], help="other step models, LABEL=DIR")
     p.add_argument("--policy", default="other")
     p.add_argument("--dataset", help="start states (default: the trajectory model's data)")
@@ -57,11 +60,12 @@ def main() -> None:
         others[label] = load_checkpoint(path, env_id)[0]
     dataset, _ = load_training_dataset(args.dataset or config["dataset"]["source"])
     _, policy = load_policy(args.policy, config["task"])
+    start_model = load_checkpoint(args.start_model, env_id)[0] if args.start_model else None
     report = measure(trajectory_model, step_model, policy, dataset, env_id,
                      termination_for(env_id, learned), tuple(args.rounds), args.starts,
-                     args.horizon, args.blend, others, args.seed)
+                     args.horizon, args.blend, others, args.seed, start_model)
     report.update(policy=args.policy, trajectory_model=args.trajectory_model,
-                  step_model=args.step_model)
+                  step_model=args.step_model, start_model=args.start_model or args.step_model)
     write_report(report, args.out)
     print(format_report(report))
     print(f"wrote {args.out}/injection.json and injection.png")

@@ -54,9 +54,12 @@ def measure(trajectory_model: TrajectoryModel, step_model: DynamicsModel, policy
             dataset: OfflineDataset, env_id: str, terminated: TerminationFn,
             rounds: tuple[int, ...] = (0, 1, 2, 5), starts: int = 256, horizon: int = 100,
             blend: float = 0.5, others: dict[str, DynamicsModel] | None = None,
-            seed: int = 0) -> dict:
-    """The whole comparison (module docstring) in one run; JSON-ready."""
-    longest = max(m.history_len for m in (trajectory_model, step_model, *(others or {}).values()))
+            seed: int = 0, start_model: DynamicsModel | None = None) -> dict:
+    """The whole comparison (module docstring) in one run; JSON-ready. DyDiff's start rollout
+    runs in ``start_model`` (DyDiff's is the MLP ensemble; default: ``step_model``)."""
+    start_model = step_model if start_model is None else start_model
+    longest = max(m.history_len for m in (trajectory_model, step_model, start_model,
+                                          *(others or {}).values()))
     first = draw_starts(dataset, starts, longest, seed)
     std = step_model.state_norm.std.numpy()
     real = real_trajectories(policy, first, horizon, env_id, seed)
@@ -71,7 +74,7 @@ def measure(trajectory_model: TrajectoryModel, step_model: DynamicsModel, policy
         report["rows"][label] = {"error": state_error(states, lengths, real, std, horizons),
                                  "fall_fraction": float(terminals.mean())}
     for k in rounds:
-        out = generate(trajectory_model, step_model, policy, first.history, horizon, k,
+        out = generate(trajectory_model, start_model, policy, first.history, horizon, k,
                        terminated, blend=blend, seed=seed)
         report["rows"][f"DyDiff K={k}"] = {
             "error": state_error(out.states, out.lengths, real, std, horizons),

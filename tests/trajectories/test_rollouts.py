@@ -68,3 +68,17 @@ def test_injection_benchmark_on_a_tiny_model(trained, hopper_random, tmp_path):
     write_report(report, tmp_path)
     assert json.loads((tmp_path / "injection.json").read_text())["starts"] == 6
     assert (tmp_path / "injection.png").stat().st_size > 1000
+
+
+def test_injection_benchmark_starts_in_the_ensemble(tiny_models, hopper_random):
+    """DyDiff's start rollout runs in the given start model: with the ensemble there, K = 0 is
+    the ensemble's closed-loop row, not the step-wise env's."""
+    trajectory_model = load_checkpoint(tiny_models["trajectory"])[0]
+    ensemble = load_checkpoint(tiny_models["ensemble"])[0]
+    step_model = load_checkpoint(pretrained_path("hopper"))[0]
+    report = measure(trajectory_model, step_model, behaviour_policy("hopper", "expert", True),
+                     hopper_random, "Hopper-v5", hopper_terminated, rounds=(0,), starts=6,
+                     horizon=10, others={"ensemble": ensemble}, start_model=ensemble)
+    rows = report["rows"]
+    assert rows["DyDiff K=0"]["error"] == rows["ensemble"]["error"]
+    assert rows["DyDiff K=0"]["error"] != rows["step-wise env"]["error"]
