@@ -18,7 +18,9 @@ CPU seconds of the TD3+BC run and of each model's training. Models and runs live
 
 ``table`` prints the README's table from every result file present: per dataset and source the
 score of the final policy (10 episodes) and the mean of the last 10 evaluations (the TD3+BC
-paper's protocol), mean and std over seeds, with the published numbers beside them.
+paper's protocol), mean and std over seeds, with the published numbers beside them, and the
+wall minutes of one TD3+BC run on one thread (of the last call only if a run was resumed);
+``--plot PNG`` draws the score curves.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from dreamenv.training.run import train_model
 RESULTS = Path(__file__).parent / "results" / "offline_rl"
 DATASETS = ("hopper-medium", "hopper-medium-replay", "hopper-medium-expert")
 SOURCES = ("none", "dydiff", "mopo")
+SOURCE_NAMES = {"none": "(a) real only", "dydiff": "(b) + DyDiff", "mopo": "(c) + MOPO h=5"}
 # D4RL v2 Hopper, normalised. TD3+BC as tabled in the IQL paper (Kostrikov et al. 2021);
 # the rest from OfflineRL-Kit's README benchmark (4 seeds, yihaosun1124/OfflineRL-Kit @ e3ce697).
 PUBLISHED = {
@@ -129,8 +132,7 @@ def table(args: argparse.Namespace) -> None:
         return
     print(f"TD3+BC, {args.steps:,} steps; D4RL-normalised score of the final policy / mean of "
           "the last 10 evaluations, mean ± std over seeds (seeds)\n")
-    names = {"none": "(a) real only", "dydiff": "(b) + DyDiff", "mopo": "(c) + MOPO h=5"}
-    header = ["dataset", *names.values(), "TD3+BC minutes/run", *PUBLISHED]
+    header = ["dataset", *SOURCE_NAMES.values(), "TD3+BC minutes/run", *PUBLISHED]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for dataset in DATASETS:
@@ -155,6 +157,39 @@ def table(args: argparse.Namespace) -> None:
     if trained:
         print("\nmodel training (one thread, minutes): " + "; ".join(
             f"{d} {k} {s / 60:.0f}" for (d, k), s in sorted(trained.items())))
+    if args.plot:
+        plot(records, Path(args.plot))
+
+
+def plot(records: list[dict], path: Path) -> None:
+    """Score against training step per dataset: each source's mean over seeds (band: min to
+    max), the published TD3+BC score at 1M steps dashed."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = [d for d in DATASETS if any(r["dataset"] == d for r in records)]
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        for i, source in enumerate(SOURCES):
+            rows = [r for r in records if r["dataset"] == dataset and r["source"] == source]
+            if not rows:
+                continue
+            steps = [e["step"] for e in rows[0]["evals"]]
+            scores = np.array([[e["score"] for e in r["evals"]] for r in rows])
+            ax.plot(steps, scores.mean(0), color=f"C{i}",
+                    label=f"{SOURCE_NAMES[source]} ({len(rows)} seeds)")
+            ax.fill_between(steps, scores.min(0), scores.max(0), color=f"C{i}", alpha=0.15)
+        ax.axhline(PUBLISHED["TD3+BC (IQL paper)"][dataset], color="k", ls="--", lw=1,
+                   label="TD3+BC published, 1M steps")
+        data = load_training_dataset(dataset)[0].summary()["normalized_score_mean"]
+        ax.axhline(data, color="grey", ls=":", lw=1, label="the data's episodes")
+        ax.set(title=dataset, xlabel="TD3+BC step", ylabel="D4RL-normalised score (real env)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print(f"wrote {path}")
 
 
 def main() -> None:
@@ -177,6 +212,7 @@ def main() -> None:
     run.set_defaults(func=run_cell)
     tab = commands.add_parser("table", help="the README table from the result files")
     tab.add_argument("--steps", type=int, default=100_000, help="runs of this length only")
+    tab.add_argument("--plot", help="also write the score curves to this PNG")
     tab.set_defaults(func=table)
     args = parser.parse_args()
     args.func(args)
