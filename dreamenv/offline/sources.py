@@ -26,8 +26,10 @@ import numpy as np
 import torch
 
 from dreamenv.datasets.dataset import OfflineDataset
+from dreamenv.datasets.hdf5 import load_hdf5
+from dreamenv.models.checkpoint import load_checkpoint
 from dreamenv.models.interface import DynamicsModel
-from dreamenv.models.termination import TerminationFn
+from dreamenv.models.termination import TerminationFn, termination_for
 from dreamenv.trajectories.generate import (
     TrajectoryModel,
     Trajectories,
@@ -148,10 +150,6 @@ def make_source(kind: str, dataset: OfflineDataset, env_id: str, model: str | No
         dataset: the offline dataset the start states are drawn from.
         env_id: the dataset's env; every model must have been trained on it.
     """
-    from dreamenv.datasets.hdf5 import load_hdf5
-    from dreamenv.models.checkpoint import load_checkpoint
-    from dreamenv.models.termination import termination_for
-
     if kind not in SOURCES:
         raise ValueError(f"unknown synthetic source {kind!r}; known: {', '.join(SOURCES)}")
     if kind == "none":
