@@ -34,7 +34,7 @@ setup(
         "minari": ["minari>=0.5,<0.6"],
         "video": ["imageio-ffmpeg>=0.4"],  # .mp4 videos (.gif needs nothing extra)
         "test": ["pytest>=7", "minari>=0.5,<0.6", "imageio-ffmpeg>=0.4",
-                 "ray[rllib]>=2.54,<2.61"],
+                 "ray[rllib]>=2.54,<2.61", "pettingzoo>=1.24", "gymnasium-robotics>=1.3"],
     },
     entry_points={"console_scripts": ["dreamenv=dreamenv.cli:main"]},
 )

@@ -1,0 +1,121 @@
+"""MaMuJoCo's factorised bodies as PettingZoo ``ParallelEnv``s that step inside the learned model.
+
+``DreamParallelEnv("Hopper", "3x1")`` has exactly the agents, spaces, observations, rewards,
+terminations and infos of ``gymnasium_robotics.mamujoco_v1.parallel_env("Hopper", "3x1")``, but
+every step is one call of the single-agent ``DyDiff-Hopper`` env (one batched model call): the
+agents' actions are joined into the body's action, and the predicted observation is split into
+the agents' observations by MaMuJoCo's own index map (:mod:`dreamenv.multiagent.factorisation`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from pettingzoo.utils.env import ParallelEnv
+
+import dreamenv  # noqa: F401  (registers the DyDiff envs)
+from dreamenv.envs import ENV_IDS
+from dreamenv.multiagent.factorisation import Factorisation
+
+
+def dream_env_id(scenario: str) -> str:
+    """The DyDiff env id that simulates MaMuJoCo's ``scenario`` (``"Hopper"`` -> DyDiff-Hopper)."""
+    env_id = f"DyDiff-{scenario}"
+    if env_id not in ENV_IDS:
+        known = sorted(e.removeprefix("DyDiff-") for e in ENV_IDS)
+        raise ValueError(f"no DyDiff env for MaMuJoCo scenario {scenario!r}; dreamenv has "
+                         f"{known}")
+    return env_id
+
+
+class DreamParallelEnv(ParallelEnv):
+    """A MaMuJoCo factorisation of a MuJoCo body (``Hopper``: ``"3x1"``, one agent per joint, or
+    ``None``, one agent for the whole body) simulated by a learned dynamics model.
+
+    * **agents**: ``agent_0 .. agent_{n-1}``, MaMuJoCo's, in its order.
+    * **observation_space(agent)**: MaMuJoCo's ``Box(-inf, inf, (d,), float64)``; the agent sees
+      its joints' ``qpos, qvel`` and its neighbours' ``qpos`` up to ``agent_obsk`` joints away, then
+      the global categories (``qpos, qvel`` of the root), all read from the predicted state.
+    * **action_space(agent)**: ``Box(-1, 1, (joints,), float32)``; the joint action is the
+      agents' actions placed at their actuators.
+    * **rewards**: every agent gets the body's predicted reward (MaMuJoCo's shared reward).
+    * **terminations / truncations**: the single-agent env's (the task's health rule on the
+      predicted state; 1000 steps), the same for every agent; then ``agents`` is empty and the
+      next ``step`` needs a ``reset``.
+    * **infos**: the single-agent env's info, one copy per agent.
+    * ``state()``: the single-agent observation (``state_space``).
+
+    Args:
+        scenario, agent_conf, agent_obsk, agent_factorization, local_categories,
+            global_categories: as ``mamujoco_v1.parallel_env``; categories must be ones the
+            single-agent observation holds (qpos, qvel).
+        render_mode: ``None`` or ``"rgb_array"`` (the real body posed in the predicted state).
+        **dream_kwargs: the DyDiff env's arguments (``model``, ``denoising_steps``,
+            ``history_noise``, ``start``, ``max_episode_steps``, ...).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "name": "dreamenv_mamujoco_v1",
+                "is_parallelizable": True}
+
+    def __init__(self, scenario: str = "Hopper", agent_conf: str | None = "3x1",
+                 agent_obsk: int | None = 1, agent_factorization: dict | None = None,
+                 local_categories: list[list[str]] | None = None,
+                 global_categories: tuple[str, ...] | None = None,
+                 render_mode: str | None = None, **dream_kwargs: Any):
+        env_id = dream_env_id(scenario)
+        self.factorisation = Factorisation.from_mamujoco(
+            scenario, agent_conf, agent_obsk, agent_factorization, local_categories,
+            global_categories)
+        self.single_agent_env = gym.make(env_id, render_mode=render_mode, **dream_kwargs)
+        self.render_mode = render_mode
+        self.possible_agents = list(self.factorisation.agents)
+        self.agents: list[str] = []
+        self.observation_spaces = self.factorisation.observation_spaces
+        self.action_spaces = self.factorisation.action_spaces
+        self.state_space = self.factorisation.state_space
+        self._state: np.ndarray | None = None
+
+    def observation_space(self, agent: str) -> gym.spaces.Box:
+        return self.observation_spaces[agent]
+
+    def action_space(self, agent: str) -> gym.spaces.Box:
+        return self.action_spaces[agent]
+
+    def reset(self, seed: int | None = None, options: dict | None = None
+              ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+        """Start an episode: with the same seed, the first observations are MaMuJoCo's."""
+        state, info = self.single_agent_env.reset(seed=seed, options=options)
+        self._state = state
+        self.agents = list(self.possible_agents)
+        return self.factorisation.split_state(state), {a: dict(info) for a in self.agents}
+
+    def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+        if not self.agents:
+            raise gym.error.ResetNeeded("DreamParallelEnv: every agent is done (or reset() was "
+                                        "never called); call reset() before step()")
+        joint = self.factorisation.join_actions(actions, self.agents)
+        state, reward, terminated, truncated, info = self.single_agent_env.step(joint)
+        self._state = state
+        agents = self.agents
+        observations = self.factorisation.split_state(state)
+        rewards = {a: float(reward) for a in agents}
+        terminations = {a: bool(terminated) for a in agents}
+        truncations = {a: bool(truncated) for a in agents}
+        infos = {a: dict(info) for a in agents}
+        if terminated or truncated:
+            self.agents = []
+        return observations, rewards, terminations, truncations, infos
+
+    def state(self) -> np.ndarray:
+        if self._state is None:
+            raise gym.error.ResetNeeded("DreamParallelEnv: call reset() before state()")
+        return self._state.copy()
+
+    def render(self) -> np.ndarray | None:
+        return self.single_agent_env.render()
+
+    def close(self) -> None:
+        if hasattr(self, "single_agent_env"):
+            self.single_agent_env.close()
