@@ -202,6 +202,11 @@ def cmd_imagine(args: argparse.Namespace) -> None:
         import ray  # noqa: F401
     except ImportError:
         raise ValueError("dreamenv imagine needs RLlib: pip install -e '.[rllib]'") from None
+    if args.agent_conf:
+        try:
+            import dreamenv.multiagent  # noqa: F401
+        except ImportError as exc:
+            raise ValueError(str(exc)) from None
     report = run_imagine(config_from_args(ImagineConfig, args), args.out)
     print(format_summary(report))
     print(f"wrote {Path(args.out) / 'report.json'}, returns.png and compare.png")

@@ -6,6 +6,12 @@ return (``eval_episodes`` deterministic episodes in Hopper-v5, which the agent n
 ``DIR`` gets ``checkpoint/`` (RLlib, replaced atomically each iteration, so an interrupted run
 resumes from it), ``report.json``, ``returns.png`` and, at the end, the seed-matched comparison of
 the agent and the behaviour policies in both envs (``compare.json`` / ``compare.png``).
+
+``--agent-conf 3x1`` trains MaMuJoCo's factorised Hopper instead (one agent per joint, per-agent
+or shared policies; :mod:`dreamenv.integrations.rllib_multiagent`), evaluated in the real MaMuJoCo
+env every iteration; the run directory, report, plot and resume are the same. Its final
+comparison runs the team as one joint policy in DyDiff-Hopper and Hopper-v5, of which the
+multi-agent envs are exact index maps (tested seed for seed).
 """
 
 from __future__ import annotations
@@ -54,6 +60,13 @@ class ImagineConfig:
     """Train at least this long per iteration, so evaluation stays a small share."""
     compare_episodes: int = 5
     """Seed-matched episodes per policy in the final comparison (0: skip it)."""
+    agent_conf: str = ""
+    """Train MaMuJoCo's factorisation of the body as a team of agents ('3x1': one agent per
+    Hopper joint, through PettingZoo and RLlib's multi-agent API, evaluated in real MaMuJoCo);
+    '' trains one single-agent policy. Needs the multiagent extra."""
+    policy_sharing: str = "per-agent"
+    """With --agent-conf: 'per-agent' (one policy per agent) or 'shared' (one policy for all,
+    on padded observations with the agent's id)."""
     threads: int = 1
     """Torch CPU threads of this process. The learner and the model share it, and Ray's own
     processes share the cores: with 2 threads on a 2-core machine that is not idle, every
@@ -63,8 +76,14 @@ class ImagineConfig:
 
 
 def env_config(cfg: ImagineConfig) -> dict:
-    config = {"start": cfg.start, "max_episode_steps": cfg.max_episode_steps,
-              "uncertainty_penalty": cfg.uncertainty_penalty}
+    config = {"start": cfg.start, "max_episode_steps": cfg.max_episode_steps}
+    if cfg.agent_conf:
+        if cfg.uncertainty_penalty:
+            raise ValueError("--uncertainty-penalty applies to the single-agent job only")
+        config.update(scenario="Hopper", agent_conf=cfg.agent_conf,
+                      policy_sharing=cfg.policy_sharing)
+    else:
+        config["uncertainty_penalty"] = cfg.uncertainty_penalty
     if cfg.model:
         config["model"] = str(Path(cfg.model).resolve())
     return config
@@ -75,7 +94,7 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     import ray
     import torch
 
-    from dreamenv.integrations.rllib import RLlibPolicy, algo_config
+    from dreamenv.integrations.rllib import algo_config
 
     torch.set_num_threads(cfg.threads)
     out_dir = Path(out_dir).resolve()  # RLlib reads a relative path as a URI without a scheme
@@ -84,19 +103,26 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     if not ray.is_initialized():  # RAY_ADDRESS (if set) joins an existing cluster
         ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False,
                  log_to_driver=False, ignore_reinit_error=True)
-    algorithm = algo_config(cfg.algo, env_config(cfg), cfg.num_envs, cfg.num_env_runners,
-                            cfg.eval_episodes, cfg.seed, cfg.iteration_seconds).build_algo()
     log: list[dict] = []
     old = checkpoint.with_name(checkpoint.name + ".old")
     if not checkpoint.exists() and old.is_dir():  # killed mid-swap: the old one is complete
         old.rename(checkpoint)
-    if checkpoint.is_dir() and report_file.is_file():
+    resume = checkpoint.is_dir() and report_file.is_file()
+    if resume:
         previous = json.loads(report_file.read_text())
-        if previous.get("config", {}).get("algo") != cfg.algo:
-            raise ValueError(f"{out_dir}: holds a {previous['config'].get('algo')} run; "
-                             "use a new --out")
-        algorithm.restore_from_path(str(checkpoint))
+        before = previous.get("config", {})
+        for key in ("algo", "agent_conf", "policy_sharing"):
+            if before.get(key, getattr(ImagineConfig, key)) != getattr(cfg, key):
+                raise ValueError(f"{out_dir}: holds a run with {key}={before.get(key)!r}, not "
+                                 f"{getattr(cfg, key)!r}; use a new --out")
         log = previous["log"]
+    build = algo_config
+    if cfg.agent_conf:
+        from dreamenv.integrations.rllib_multiagent import multiagent_algo_config as build
+    algorithm = build(cfg.algo, env_config(cfg), cfg.num_envs, cfg.num_env_runners,
+                      cfg.eval_episodes, cfg.seed, cfg.iteration_seconds).build_algo()
+    if resume:
+        algorithm.restore_from_path(str(checkpoint))
     elapsed0 = log[-1]["time_s"] if log else 0.0
     start = time.perf_counter()
     bar = progress(total=cfg.iterations or int(cfg.minutes * 60), desc=f"imagine {cfg.algo}",
@@ -117,12 +143,14 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
                 break
         comparison, references = None, {}
         if cfg.compare_episodes:
-            comparison = _final_comparison(cfg, RLlibPolicy(algorithm.get_module(), -1.0, 1.0),
-                                           out_dir)
+            comparison = _final_comparison(cfg, _trained_policy(cfg, algorithm), out_dir)
             references = {f"{name} policy, real": comparison["policies"][name]["real_return"]
                           for name in ("random", "medium")}
+        team = (f" as MaMuJoCo {cfg.agent_conf} ({cfg.policy_sharing} policies)"
+                if cfg.agent_conf else "")
         plot_log(log, ("imagined_return", "real_return"), out_dir / "returns.png", "env_steps",
-                 f"{cfg.algo} trained in DyDiff-Hopper: imagined vs real return", references)
+                 f"{cfg.algo} trained in DyDiff-Hopper{team}: imagined vs real return",
+                 references)
         return _write_report(report_file, cfg, log, comparison)
     finally:
         bar.close()
@@ -134,8 +162,29 @@ def _row(result: dict, iteration: int, elapsed: float) -> dict:
     evaluation = result.get("evaluation", {}).get("env_runners", {})
     return {"iteration": iteration, "time_s": round(elapsed, 1),
             "env_steps": int(runners.get("num_env_steps_sampled_lifetime", 0)),
-            "imagined_return": float(runners.get("episode_return_mean", np.nan)),
-            "real_return": float(evaluation.get("episode_return_mean", np.nan))}
+            "imagined_return": _body_return(runners), "real_return": _body_return(evaluation)}
+
+
+def _body_return(metrics: dict) -> float:
+    """The body's return: RLlib sums a multi-agent episode over agents, and every MaMuJoCo agent
+    gets the body's reward, so a team's return is any one agent's (their mean)."""
+    per_agent = metrics.get("agent_episode_returns_mean")
+    if per_agent:
+        return float(np.mean(list(per_agent.values())))
+    return float(metrics.get("episode_return_mean", np.nan))
+
+
+def _trained_policy(cfg: ImagineConfig, algorithm) -> object:
+    """The trained agent as a policy over the whole body's observation."""
+    from dreamenv.integrations.rllib import RLlibPolicy
+
+    if not cfg.agent_conf:
+        return RLlibPolicy(algorithm.get_module(), -1.0, 1.0)
+    from dreamenv.integrations.rllib_multiagent import JointPolicy
+    from dreamenv.multiagent import Factorisation
+
+    factorisation = Factorisation.from_mamujoco("Hopper", cfg.agent_conf, check_steps=0)
+    return JointPolicy.from_algorithm(algorithm, factorisation, cfg.policy_sharing)
 
 
 def _save_checkpoint(algorithm, checkpoint: Path) -> None:

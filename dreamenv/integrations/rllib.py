@@ -66,35 +66,49 @@ def algo_config(algo: str, env_config: dict, num_envs: int = 16, num_env_runners
     evaluation (seconds per episode) does not dominate short SAC iterations."""
     register()
     real_config = {"task": env_config.get("task", "hopper"), "max_episode_steps": 1000}
-    if algo.upper() == "PPO":
-        config = (PPOConfig()
-                  .training(lr=3e-4, gamma=0.99, lambda_=0.95, clip_param=0.2, num_epochs=10,
-                            minibatch_size=256, train_batch_size_per_learner=4096,
-                            vf_clip_param=10_000.0, entropy_coeff=0.0)
-                  .rl_module(model_config={"fcnet_hiddens": [64, 64],
-                                           "fcnet_activation": "tanh", "vf_share_layers": False}))
-    elif algo.upper() == "SAC":
-        config = (SACConfig()
-                  .training(actor_lr=3e-4, critic_lr=1e-3, alpha_lr=3e-4, gamma=0.99, tau=0.005,
-                            train_batch_size_per_learner=256,
-                            num_steps_sampled_before_learning_starts=5000,
-                            replay_buffer_config={"type": "PrioritizedEpisodeReplayBuffer",
-                                                  "capacity": 1_000_000, "alpha": 0.0,
-                                                  "beta": 0.0})
-                  .rl_module(model_config={"fcnet_hiddens": [256, 256]}))
-    else:
-        raise ValueError(f"algo must be PPO or SAC, got {algo!r}")
+    config = (training_config(algo)
+              .environment(DREAM_ENV, env_config=dict(env_config))
+              .env_runners(num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs,
+                           gym_env_vectorize_mode="vector_entry_point"))
+    return evaluated_in_real_env(config, REAL_ENV, real_config, eval_episodes, seed,
+                                 iteration_seconds)
+
+
+def evaluated_in_real_env(config: AlgorithmConfig, real_env: str, real_config: dict,
+                          eval_episodes: int, seed: int, iteration_seconds: float
+                          ) -> AlgorithmConfig:
+    """``eval_episodes`` deterministic episodes of ``real_env`` after every iteration."""
     return (config
-            .environment(DREAM_ENV, env_config=dict(env_config))
-            .env_runners(num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs,
-                         gym_env_vectorize_mode="vector_entry_point")
             .evaluation(evaluation_interval=1, evaluation_duration=eval_episodes,
                         evaluation_duration_unit="episodes", evaluation_num_env_runners=0,
                         evaluation_config=AlgorithmConfig.overrides(
-                            env=REAL_ENV, env_config=real_config,
+                            env=real_env, env_config=real_config,
                             num_envs_per_env_runner=1, explore=False))
             .reporting(min_time_s_per_iteration=iteration_seconds or None)
             .debugging(seed=seed))
+
+
+def training_config(algo: str, multi_agent: bool = False) -> AlgorithmConfig:
+    """PPO or SAC with the hyperparameters of RLlib's MuJoCo examples, scaled to a 2-core
+    machine; ``multi_agent`` picks SAC's multi-agent replay buffer."""
+    if algo.upper() == "PPO":
+        return (PPOConfig()
+                .training(lr=3e-4, gamma=0.99, lambda_=0.95, clip_param=0.2, num_epochs=10,
+                          minibatch_size=256, train_batch_size_per_learner=4096,
+                          vf_clip_param=10_000.0, entropy_coeff=0.0)
+                .rl_module(model_config={"fcnet_hiddens": [64, 64],
+                                         "fcnet_activation": "tanh", "vf_share_layers": False}))
+    if algo.upper() == "SAC":
+        buffer = ("MultiAgentPrioritizedEpisodeReplayBuffer" if multi_agent
+                  else "PrioritizedEpisodeReplayBuffer")
+        return (SACConfig()
+                .training(actor_lr=3e-4, critic_lr=1e-3, alpha_lr=3e-4, gamma=0.99, tau=0.005,
+                          train_batch_size_per_learner=256,
+                          num_steps_sampled_before_learning_starts=5000,
+                          replay_buffer_config={"type": buffer, "capacity": 1_000_000,
+                                                "alpha": 0.0, "beta": 0.0})
+                .rl_module(model_config={"fcnet_hiddens": [256, 256]}))
+    raise ValueError(f"algo must be PPO or SAC, got {algo!r}")
 
 
 class RLlibPolicy:

@@ -1,0 +1,205 @@
+"""RLlib multi-agent: MaMuJoCo's agents train inside the learned model, evaluated in MaMuJoCo.
+
+Needs the ``rllib`` and ``multiagent`` extras. The training env is :class:`DreamParallelEnv`
+through RLlib's ``ParallelPettingZooEnv`` (new API stack, ``MultiAgentEnvRunner``); every
+iteration also runs deterministic episodes of the real ``mamujoco_v1.parallel_env``. Two ways to
+map agents to policies:
+
+* ``per-agent``: one RLModule per agent, each on its own observation;
+* ``shared``: one RLModule for all agents (parameter sharing). Agents see different numbers of
+  values, so each observation is zero-padded to the widest and followed by a one-hot agent id
+  (Terry et al. 2020, "Revisiting parameter sharing in multi-agent deep RL"); every agent needs
+  the same action space.
+
+RLlib vectorises multi-agent envs only by stepping copies one by one, so each env step here is
+one single-episode model call; :class:`~dreamenv.multiagent.DreamParallelVecEnv` batches many
+episodes for loops that can use it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from pettingzoo.utils.env import ParallelEnv
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+from ray.rllib.core.columns import Columns
+from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
+from ray.tune.registry import register_env
+
+from dreamenv.integrations.rllib import evaluated_in_real_env, training_config
+from dreamenv.multiagent import DreamParallelEnv, Factorisation
+
+MA_DREAM_ENV = "dreamenv-DyDiff-multiagent"
+MA_REAL_ENV = "dreamenv-mamujoco"
+SHARINGS = ("per-agent", "shared")
+DREAM_KEYS = {"model", "denoising_steps", "history", "history_noise", "precision",
+              "sampling_temperature", "start", "dataset", "max_episode_steps"}
+
+
+def shared_input(obs: np.ndarray, agent_index: int, num_agents: int, width: int) -> np.ndarray:
+    """An agent's observations ``(..., d)`` as a shared policy's input ``(..., width + n)``:
+    zero-padded to ``width``, then the one-hot ``agent_index``."""
+    obs = np.asarray(obs, dtype=np.float64)
+    out = np.zeros(obs.shape[:-1] + (width + num_agents,))
+    out[..., : obs.shape[-1]] = obs
+    out[..., width + agent_index] = 1.0
+    return out
+
+
+class SharedPolicyView(ParallelEnv):
+    """The observations a shared policy sees: each agent's padded to the widest, then its
+    one-hot id. Everything else passes through."""
+
+    def __init__(self, env: ParallelEnv):
+        self.env = env
+        self.possible_agents = list(env.possible_agents)
+        spaces = {a: env.action_space(a) for a in self.possible_agents}
+        if len({(s.shape, tuple(s.low), tuple(s.high)) for s in spaces.values()}) != 1:
+            raise ValueError("a shared policy needs every agent to have the same action space; "
+                             "use policy sharing 'per-agent'")
+        self.width = max(env.observation_space(a).shape[0] for a in self.possible_agents)
+        size = self.width + len(self.possible_agents)
+        self.observation_spaces = {a: gym.spaces.Box(-np.inf, np.inf, (size,), np.float64)
+                                   for a in self.possible_agents}
+        self.action_spaces = spaces
+        self.metadata = env.metadata
+
+    @property
+    def agents(self) -> list[str]:
+        return self.env.agents
+
+    def observation_space(self, agent: str) -> gym.spaces.Box:
+        return self.observation_spaces[agent]
+
+    def action_space(self, agent: str) -> gym.spaces.Box:
+        return self.action_spaces[agent]
+
+    def view(self, agent: str, obs: np.ndarray) -> np.ndarray:
+        return shared_input(obs, self.possible_agents.index(agent), len(self.possible_agents),
+                            self.width)
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        obs, infos = self.env.reset(seed=seed, options=options)
+        return {a: self.view(a, o) for a, o in obs.items()}, infos
+
+    def step(self, actions: dict[str, Any]):
+        obs, rewards, terminations, truncations, infos = self.env.step(actions)
+        return ({a: self.view(a, o) for a, o in obs.items()}, rewards, terminations, truncations,
+                infos)
+
+    def state(self) -> np.ndarray:
+        return self.env.state()
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def _for_rllib(env: ParallelEnv, sharing: str) -> ParallelPettingZooEnv:
+    if sharing not in SHARINGS:
+        raise ValueError(f"policy sharing must be one of {SHARINGS}, got {sharing!r}")
+    return ParallelPettingZooEnv(SharedPolicyView(env) if sharing == "shared" else env)
+
+
+def make_multiagent_dream_env(config: dict) -> ParallelPettingZooEnv:
+    """RLlib env creator: ``config`` holds ``scenario``, ``agent_conf``, ``policy_sharing`` and
+    the DyDiff env's keyword arguments."""
+    kwargs = {k: v for k, v in config.items() if k in DREAM_KEYS}
+    env = DreamParallelEnv(config.get("scenario", "Hopper"), config.get("agent_conf", "3x1"),
+                           **kwargs)
+    return _for_rllib(env, config.get("policy_sharing", "per-agent"))
+
+
+def make_multiagent_real_env(config: dict) -> ParallelPettingZooEnv:
+    """The real MaMuJoCo env for evaluation (model options in ``config`` are ignored)."""
+    from gymnasium_robotics import mamujoco_v1
+
+    env = mamujoco_v1.parallel_env(config.get("scenario", "Hopper"),
+                                   config.get("agent_conf", "3x1"),
+                                   max_episode_steps=int(config.get("max_episode_steps", 1000)))
+    return _for_rllib(env, config.get("policy_sharing", "per-agent"))
+
+
+def register() -> None:
+    register_env(MA_DREAM_ENV, make_multiagent_dream_env)
+    register_env(MA_REAL_ENV, make_multiagent_real_env)
+
+
+def module_id(agent: str, sharing: str) -> str:
+    """The RLModule an agent acts with."""
+    return "shared" if sharing == "shared" else agent
+
+
+def map_to_own_module(agent_id: str, episode: Any = None, **kwargs: Any) -> str:
+    return module_id(agent_id, "per-agent")
+
+
+def map_to_shared_module(agent_id: str, episode: Any = None, **kwargs: Any) -> str:
+    return module_id(agent_id, "shared")
+
+
+def multiagent_algo_config(algo: str, env_config: dict, num_envs: int = 16,
+                           num_env_runners: int = 0, eval_episodes: int = 5, seed: int = 0,
+                           iteration_seconds: float = 0.0) -> AlgorithmConfig:
+    """PPO or SAC over MaMuJoCo's agents in DyDiff (``env_config['policy_sharing']``:
+    ``per-agent`` or ``shared``), ``eval_episodes`` real MaMuJoCo episodes per iteration."""
+    register()
+    sharing = env_config.get("policy_sharing", "per-agent")
+    if sharing not in SHARINGS:
+        raise ValueError(f"policy sharing must be one of {SHARINGS}, got {sharing!r}")
+    agents = Factorisation.from_mamujoco(env_config.get("scenario", "Hopper"),
+                                         env_config.get("agent_conf", "3x1"),
+                                         check_steps=0).agents
+    if sharing == "shared":
+        policies, mapping = {"shared"}, map_to_shared_module
+    else:
+        policies, mapping = set(agents), map_to_own_module
+    real_config = {k: env_config[k] for k in ("scenario", "agent_conf", "policy_sharing")
+                   if k in env_config}
+    config = (training_config(algo, multi_agent=True)
+              .environment(MA_DREAM_ENV, env_config=dict(env_config))
+              .multi_agent(policies=policies, policy_mapping_fn=mapping)
+              .env_runners(num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs))
+    return evaluated_in_real_env(config, MA_REAL_ENV, {**real_config, "max_episode_steps": 1000},
+                                 eval_episodes, seed, iteration_seconds)
+
+
+class JointPolicy:
+    """Trained multi-agent modules as one dreamenv policy over the whole body: ``act(states,
+    rng)`` splits each state into the agents' observations, runs each agent's module
+    deterministically, and joins their actions (for ``compare_policies``)."""
+
+    def __init__(self, modules: dict[str, Any], factorisation: Factorisation, sharing: str):
+        """``modules``: RLModule by module id (the agent's name, or ``"shared"``)."""
+        self.factorisation, self.sharing = factorisation, sharing
+        self.modules = {a: modules[module_id(a, sharing)] for a in factorisation.agents}
+        self.width = max(s.shape[0] for s in factorisation.observation_spaces.values())
+
+    @classmethod
+    def from_algorithm(cls, algorithm: Any, factorisation: Factorisation, sharing: str
+                       ) -> JointPolicy:
+        ids = {module_id(a, sharing) for a in factorisation.agents}
+        return cls({i: algorithm.get_module(i) for i in ids}, factorisation, sharing)
+
+    def _input(self, agent: str, obs: np.ndarray) -> np.ndarray:
+        if self.sharing != "shared":
+            return obs
+        agents = self.factorisation.agents
+        return shared_input(obs, agents.index(agent), len(agents), self.width)
+
+    def act(self, states: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        per_agent = self.factorisation.split_state(np.asarray(states, dtype=np.float64))
+        actions = {}
+        with torch.no_grad():
+            for agent, module in self.modules.items():
+                obs = torch.as_tensor(self._input(agent, per_agent[agent]), dtype=torch.float32)
+                out = module.forward_inference({Columns.OBS: obs})
+                dist = module.get_inference_action_dist_cls().from_logits(
+                    out[Columns.ACTION_DIST_INPUTS])
+                space = self.factorisation.action_spaces[agent]
+                actions[agent] = np.clip(dist.to_deterministic().sample().numpy(), space.low,
+                                         space.high)
+        return self.factorisation.join_actions(actions, list(self.factorisation.agents),
+                                               (len(states),)).astype(np.float32)

@@ -1,0 +1,109 @@
+"""RLlib multi-agent: MaMuJoCo's agents train in DyDiff and are evaluated in real MaMuJoCo."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+pytest.importorskip("pettingzoo")
+pytest.importorskip("gymnasium_robotics")
+
+from dreamenv.integrations.rllib_multiagent import (JointPolicy, SharedPolicyView,  # noqa: E402
+                                                    make_multiagent_dream_env,
+                                                    make_multiagent_real_env,
+                                                    multiagent_algo_config)
+from dreamenv.multiagent import DreamParallelEnv, Factorisation  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             ignore_reinit_error=True)
+    yield
+    ray.shutdown()
+
+
+def test_creators_wrap_the_dream_env_and_the_real_mamujoco():
+    dream = make_multiagent_dream_env({"agent_conf": "3x1", "max_episode_steps": 20})
+    assert isinstance(dream.par_env, DreamParallelEnv)
+    real = make_multiagent_real_env({"agent_conf": "3x1", "model": "ignored"})
+    assert type(real.par_env).__name__ == "MultiAgentMujocoEnv"
+    shared = make_multiagent_dream_env({"agent_conf": "3x1", "policy_sharing": "shared"})
+    obs, _ = shared.reset(seed=0)
+    assert {a: o.shape for a, o in obs.items()} == {a: (12,) for a in obs}  # 9 wide + 3 ids
+    np.testing.assert_array_equal(obs["agent_2"][9:], [0, 0, 1])
+    assert obs["agent_0"][8] == 0  # agent_0 sees 8 values: padded with a zero
+
+
+def test_a_shared_policy_needs_one_action_space():
+    class TwoBodies:
+        possible_agents = ["a", "b"]
+        metadata: dict = {}
+
+        def action_space(self, agent):
+            return gym.spaces.Box(-1, 1, (1 if agent == "a" else 2,))
+
+        def observation_space(self, agent):
+            return gym.spaces.Box(-1, 1, (3,))
+
+    with pytest.raises(ValueError, match="same action space"):
+        SharedPolicyView(TwoBodies())
+    with pytest.raises(ValueError, match="policy sharing must be one of"):
+        multiagent_algo_config("PPO", {"agent_conf": "3x1", "policy_sharing": "team"})
+
+
+@pytest.mark.parametrize("sharing", ["per-agent", "shared"])
+def test_one_iteration_trains_every_module_and_evaluates_in_mamujoco(local_ray, sharing):
+    config = multiagent_algo_config("PPO", {"agent_conf": "3x1", "policy_sharing": sharing,
+                                            "max_episode_steps": 40},
+                                    num_envs=2, eval_episodes=1)
+    config.training(train_batch_size_per_learner=160, minibatch_size=80, num_epochs=1)
+    algorithm = config.build_algo()
+    try:
+        result = algorithm.train()
+        per_agent = result["env_runners"]["agent_episode_returns_mean"]
+        assert set(per_agent) == {"agent_0", "agent_1", "agent_2"}
+        assert len(set(np.round(list(per_agent.values()), 6))) == 1  # the shared body reward
+        real = result["evaluation"]["env_runners"]["agent_episode_returns_mean"]
+        assert np.isfinite(list(real.values())).all()
+        expected = {"shared"} if sharing == "shared" else set(per_agent)
+        assert set(result["learners"]) - {"__all_modules__"} == expected
+        factorisation = Factorisation.from_mamujoco("Hopper", "3x1", check_steps=0)
+        policy = JointPolicy.from_algorithm(algorithm, factorisation, sharing)
+        action = policy.act(np.zeros((5, 11)))
+        assert action.shape == (5, 3) and np.all(np.abs(action) <= 1)
+    finally:
+        algorithm.stop()
+
+
+def test_multiagent_imagine_job_writes_its_run_directory_and_resumes(local_ray, tmp_path,
+                                                                     monkeypatch):
+    import dreamenv.integrations.rllib_multiagent as rllib_multiagent
+    from dreamenv.integrations.imagine import ImagineConfig, run_imagine
+
+    original = rllib_multiagent.multiagent_algo_config
+
+    def small(*args, **kwargs):
+        return original(*args, **kwargs).training(train_batch_size_per_learner=120,
+                                                  minibatch_size=60, num_epochs=1)
+    monkeypatch.setattr(rllib_multiagent, "multiagent_algo_config", small)
+    cfg = ImagineConfig(algo="PPO", iterations=1, num_envs=2, eval_episodes=1,
+                        iteration_seconds=0, compare_episodes=1, max_episode_steps=30,
+                        agent_conf="3x1", policy_sharing="shared")
+    first = run_imagine(cfg, tmp_path / "run")
+    cfg.iterations = 2
+    second = run_imagine(cfg, tmp_path / "run")
+    assert len(first["log"]) == 1 and len(second["log"]) == 2
+    assert second["log"][1]["env_steps"] > first["log"][0]["env_steps"]
+    assert {"agent", "random", "medium"} == set(second["comparison"]["policies"])
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["config"]["agent_conf"] == "3x1"
+    for name in ("returns.png", "compare.png", "checkpoint"):
+        assert (tmp_path / "run" / name).exists()
+    cfg.policy_sharing = "per-agent"
+    with pytest.raises(ValueError, match="policy_sharing='shared'"):
+        run_imagine(cfg, tmp_path / "run")
