@@ -177,8 +177,17 @@ def cmd_compare(args: argparse.Namespace) -> None:
     policies = dict(load_policy(spec, args.task) for spec in args.policies)
     if len(policies) < len(args.policies):
         raise ValueError("two policy specs have the same label; name them with LABEL=SPEC")
-    report = compare_policies(policies, episodes=args.episodes, seed=args.seed,
-                              max_steps=args.max_steps, task=args.task, model=args.model)
+    if args.agent_conf:  # the policies play as MaMuJoCo teams, through PettingZoo
+        try:
+            from dreamenv.multiagent.compare import compare_joint_policies
+        except ImportError as exc:
+            raise ValueError(str(exc)) from None
+        report = compare_joint_policies(policies, args.agent_conf, args.task.capitalize(),
+                                        episodes=args.episodes, seed=args.seed,
+                                        max_steps=args.max_steps, model=args.model)
+    else:
+        report = compare_policies(policies, episodes=args.episodes, seed=args.seed,
+                                  max_steps=args.max_steps, task=args.task, model=args.model)
     report["specs"] = list(args.policies)
     write_report(report, args.out)
     print(format_report(report))
@@ -322,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="episode i starts from seed + i")
     p.add_argument("--model", help="checkpoint directory (default: the shipped model)")
     p.add_argument("--task", default="hopper", choices=sorted(TASKS))
+    p.add_argument("--agent-conf", help="play each policy as a MaMuJoCo team (e.g. 3x1: its "
+                                        "action split among the agents) in the multi-agent "
+                                        "DyDiff env and real MaMuJoCo")
     p.set_defaults(func=cmd_compare)
 
     from dreamenv.evaluation.cli import add_fidelity_commands

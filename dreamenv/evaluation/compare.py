@@ -112,6 +112,17 @@ def compare_policies(policies: dict[str, object], episodes: int = 5, seed: int =
     real_env = gym.make_vec(env_id, num_envs=episodes, vectorization_mode="sync",
                             max_episode_steps=max_steps)
     state_std = getattr(getattr(learned_env.dynamics, "state_norm", None), "std", None)
+    per_policy, summary = compare_in(policies, learned_env, real_env, seed, max_steps, task,
+                                     state_std)
+    return {"env_id": env_id, "episodes": episodes, "seed": seed, "max_steps": max_steps,
+            "policies": per_policy, "summary": summary}
+
+
+def compare_in(policies: dict[str, object], learned_env: object, real_env: object, seed: int,
+               max_steps: int, task: str = "hopper", state_std: np.ndarray | None = None
+               ) -> tuple[dict, dict]:
+    """Per-policy returns and state errors in two vector envs of the same rows (anything
+    :func:`run_matched` steps), and the rank metrics across policies."""
     per_policy = {}
     for name, policy in progress(iterable=list(policies.items()), desc="compare",
                                  unit="policy"):
@@ -133,9 +144,7 @@ def compare_policies(policies: dict[str, object], episodes: int = 5, seed: int =
         }
     real = np.array([p["real_return"] for p in per_policy.values()])
     learned = np.array([p["learned_return"] for p in per_policy.values()])
-    summary = rank_metrics(real, learned) if len(per_policy) > 1 else {}
-    return {"env_id": env_id, "episodes": episodes, "seed": seed, "max_steps": max_steps,
-            "policies": per_policy, "summary": summary}
+    return per_policy, (rank_metrics(real, learned) if len(per_policy) > 1 else {})
 
 
 def _nanmean(x: np.ndarray) -> float | None:
