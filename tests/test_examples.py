@@ -22,3 +22,14 @@ def test_sac_in_imagination_runs_and_evaluates_in_the_real_env(capsys, monkeypat
     runpy.run_path(str(EXAMPLES / "sac_in_imagination.py"), run_name="__main__")
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert "imagined steps" in last and "real Hopper-v5 return" in last
+
+
+def test_multiagent_hopper(capsys):
+    import pytest
+
+    pytest.importorskip("pettingzoo")
+    runpy.run_path(str(EXAMPLES / "multiagent_hopper.py"), run_name="__main__")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("medium policy as a 3-agent team: learned return")
+    assert out[1] == "DreamParallelVecEnv {'agent_0': (256, 8), 'agent_1': (256, 9), " \
+                     "'agent_2': (256, 8)}"

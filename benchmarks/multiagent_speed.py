@@ -1,0 +1,76 @@
+"""Multi-agent env steps per second: MaMuJoCo's Hopper 3x1 against its DyDiff twin, one run.
+
+Every env takes uniform random per-agent actions (dicts, as a PettingZoo learner sends them) and
+resets as it ends. The reference is real ``mamujoco_v1.parallel_env("Hopper", "3x1")`` measured in
+the same run; ``x MaMuJoCo`` is the ratio to it. One step of N episodes counts N steps.
+
+Usage: ``python benchmarks/multiagent_speed.py [--seconds 3] [--sizes 64 1024] [--threads 1]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from _common import print_table
+from gymnasium_robotics import mamujoco_v1
+
+from dreamenv import multiagent
+
+
+def parallel_env_rate(env, seconds: float, seed: int = 0) -> float:
+    """Steps/s of one PettingZoo ParallelEnv, resetting when every agent is done."""
+    rng = np.random.default_rng(seed)
+    env.reset(seed=seed)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(200):
+            actions = {a: rng.uniform(-1, 1, env.action_space(a).shape).astype(np.float32)
+                       for a in env.agents}
+            env.step(actions)
+            if not env.agents:
+                env.reset()
+        steps += 200
+    return steps / (time.perf_counter() - start)
+
+
+def vector_env_rate(env: multiagent.DreamParallelVecEnv, seconds: float, seed: int = 0) -> float:
+    rng = np.random.default_rng(seed)
+    env.reset(seed=seed)
+    batches = [{a: rng.uniform(-1, 1, (env.num_envs, *env.action_space(a).shape))
+                .astype(np.float32) for a in env.agents} for _ in range(8)]
+    env.step(batches[0])  # warm-up
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        env.step(batches[calls % 8])
+        calls += 1
+    return calls * env.num_envs / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 1024])
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's own choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    real = parallel_env_rate(mamujoco_v1.parallel_env("Hopper", "3x1"), args.seconds)
+    rows = [{"env": "MaMuJoCo Hopper 3x1 (real)", "N": 1, "steps/s": real, "x MaMuJoCo": 1.0}]
+    rate = parallel_env_rate(multiagent.parallel_env("Hopper", "3x1"), args.seconds)
+    rows.append({"env": "dreamenv.multiagent.parallel_env", "N": 1, "steps/s": rate,
+                 "x MaMuJoCo": rate / real})
+    for n in args.sizes:
+        rate = vector_env_rate(multiagent.vector_parallel_env(n, "Hopper", "3x1"), args.seconds)
+        rows.append({"env": "dreamenv.multiagent.vector_parallel_env", "N": n, "steps/s": rate,
+                     "x MaMuJoCo": rate / real})
+    print_table(rows, f"multi-agent env steps/s (3 agents), random actions; torch "
+                      f"threads={torch.get_num_threads()}")
+
+
+if __name__ == "__main__":
+    main()
