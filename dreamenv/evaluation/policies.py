@@ -10,7 +10,8 @@ spec                           policy
                                a graded family from one policy, e.g. ``expert+0.5``
 ``path/actor.safetensors``     an actor saved by dreamenv (``dreamenv behaviour train``'s
                                snapshots), mean action
-``path/checkpoint/``           an RLlib algorithm checkpoint (``dreamenv imagine`` writes one)
+``path/checkpoint/``           an RLlib algorithm checkpoint (``dreamenv imagine`` writes one;
+                               a multi-agent team acts as one joint policy)
 ``package.module:name``        a Python callable ``fn(obs) -> actions`` over a batch (``obs``
                                ``(B, S)`` float64, actions ``(B, A)``), or an object with
                                ``act(obs, rng)``; the module must be importable
@@ -82,6 +83,14 @@ def _policy_from(spec: str, task: str) -> object:
         except ImportError:
             raise ValueError(f"{path}: loading RLlib checkpoints needs pip install "
                              "'dreamenv[rllib]'") from None
+        modules = path / "learner_group" / "learner" / "rl_module"
+        if modules.is_dir() and not (modules / "default_policy").is_dir():
+            try:  # a team from dreamenv imagine --agent-conf
+                from dreamenv.integrations.rllib_multiagent import JointPolicy
+            except ImportError:
+                raise ValueError(f"{path}: a multi-agent checkpoint needs pip install "
+                                 "'dreamenv[multiagent]'") from None
+            return JointPolicy.from_checkpoint(path)
         return RLlibPolicy.from_checkpoint(path, task)
     if ":" in spec:
         module_name, _, attr = spec.partition(":")

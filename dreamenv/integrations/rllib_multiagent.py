@@ -18,6 +18,8 @@ episodes for loops that can use it.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -182,6 +184,31 @@ class JointPolicy:
                        ) -> JointPolicy:
         ids = {module_id(a, sharing) for a in factorisation.agents}
         return cls({i: algorithm.get_module(i) for i in ids}, factorisation, sharing)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path) -> JointPolicy:
+        """The team of a ``dreamenv imagine --agent-conf`` checkpoint (its run directory's
+        ``report.json`` says the factorisation and the policy sharing)."""
+        from ray.rllib.core.rl_module.rl_module import RLModule
+
+        path = Path(path).resolve()
+        report = path.parent / "report.json"
+        if not report.is_file():
+            raise ValueError(f"{path}: a multi-agent checkpoint needs its run's report.json "
+                             f"beside it ({report} is missing)")
+        config = json.loads(report.read_text()).get("config", {})
+        if not config.get("agent_conf"):
+            raise ValueError(f"{report}: not a multi-agent run (no agent_conf)")
+        sharing = config.get("policy_sharing", "per-agent")
+        factorisation = Factorisation.from_mamujoco("Hopper", config["agent_conf"],
+                                                    check_steps=0)
+        root = path / "learner_group" / "learner" / "rl_module"
+        modules = {}
+        for module in {module_id(a, sharing) for a in factorisation.agents}:
+            if not (root / module).is_dir():
+                raise ValueError(f"{path}: no RLModule {module!r} under {root}")
+            modules[module] = RLModule.from_checkpoint(str(root / module))
+        return cls(modules, factorisation, sharing)
 
     def _input(self, agent: str, obs: np.ndarray) -> np.ndarray:
         if self.sharing != "shared":

@@ -104,6 +104,10 @@ def test_multiagent_imagine_job_writes_its_run_directory_and_resumes(local_ray, 
     assert report["config"]["agent_conf"] == "3x1"
     for name in ("returns.png", "compare.png", "checkpoint"):
         assert (tmp_path / "run" / name).exists()
+    from dreamenv.evaluation.policies import load_policy
+
+    label, team = load_policy(f"team={tmp_path / 'run' / 'checkpoint'}")
+    assert label == "team" and team.act(np.zeros((2, 11))).shape == (2, 3)
     cfg.policy_sharing = "per-agent"
     with pytest.raises(ValueError, match="policy_sharing='shared'"):
         run_imagine(cfg, tmp_path / "run")
