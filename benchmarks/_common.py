@@ -21,6 +21,17 @@ def time_call(fn: Callable[[], object], min_seconds: float = 1.0, min_reps: int 
     return float(np.median(times))
 
 
+def calls_per_second(step: Callable[[object], object], inputs: list, seconds: float) -> float:
+    """Calls of ``step`` per second over ``seconds``, cycling through ``inputs``, after one
+    warm-up call."""
+    step(inputs[0])
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        step(inputs[calls % len(inputs)])
+        calls += 1
+    return calls / (time.perf_counter() - start)
+
+
 def real_hopper_steps_per_second(steps: int = 5000, seed: int = 0) -> float:
     """Single real Hopper-v5 env, random actions, resets included: the reference speed."""
     env = gym.make("Hopper-v5")

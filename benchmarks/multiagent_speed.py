@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import torch
-from _common import print_table
+from _common import calls_per_second, print_table
 from gymnasium_robotics import mamujoco_v1
 
 from dreamenv import multiagent
@@ -41,12 +41,7 @@ def vector_env_rate(env: multiagent.DreamParallelVecEnv, seconds: float, seed: i
     env.reset(seed=seed)
     batches = [{a: rng.uniform(-1, 1, (env.num_envs, *env.action_space(a).shape))
                 .astype(np.float32) for a in env.agents} for _ in range(8)]
-    env.step(batches[0])  # warm-up
-    calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        env.step(batches[calls % 8])
-        calls += 1
-    return calls * env.num_envs / (time.perf_counter() - start)
+    return calls_per_second(env.step, batches, seconds) * env.num_envs
 
 
 def main() -> None:

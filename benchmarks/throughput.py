@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 import dreamenv  # noqa: F401  (registers DyDiff-Hopper)
-from _common import print_table
+from _common import calls_per_second, print_table
 
 
 class PredictTimer:
@@ -57,12 +57,7 @@ def vector_env_rate(env: gym.vector.VectorEnv, seconds: float, seed: int = 0) ->
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)
     actions = rng.uniform(-1, 1, (16, *env.action_space.shape)).astype(np.float32)
-    env.step(actions[0])  # warm-up
-    calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        env.step(actions[calls % 16])
-        calls += 1
-    return calls * env.num_envs / (time.perf_counter() - start)
+    return calls_per_second(env.step, list(actions), seconds) * env.num_envs
 
 
 def main() -> None:

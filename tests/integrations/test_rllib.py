@@ -12,14 +12,6 @@ from dreamenv.integrations.rllib import (RLlibPolicy, algo_config, make_dream_en
                                          make_real_env)
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             ignore_reinit_error=True)
-    yield
-    ray.shutdown()
-
-
 def test_creators_build_the_native_vector_env_and_the_real_one():
     env = make_dream_env({"num_envs": 3, "uncertainty_penalty": 0.5, "start": "real",
                           "worker_index": 0})

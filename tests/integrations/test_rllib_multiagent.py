@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-ray = pytest.importorskip("ray")
+pytest.importorskip("ray")
 pytest.importorskip("pettingzoo")
 pytest.importorskip("gymnasium_robotics")
 
@@ -17,14 +17,6 @@ from dreamenv.integrations.rllib_multiagent import (JointPolicy, SharedPolicyVie
                                                     make_multiagent_real_env,
                                                     multiagent_algo_config)
 from dreamenv.multiagent import DreamParallelEnv, Factorisation  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             ignore_reinit_error=True)
-    yield
-    ray.shutdown()
 
 
 def test_creators_wrap_the_dream_env_and_the_real_mamujoco():
