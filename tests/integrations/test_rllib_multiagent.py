@@ -12,7 +12,8 @@ pytest.importorskip("ray")
 pytest.importorskip("pettingzoo")
 pytest.importorskip("gymnasium_robotics")
 
-from dreamenv.integrations.rllib_multiagent import (JointPolicy, SharedPolicyView,  # noqa: E402
+from dreamenv.integrations.rllib_multiagent import (BatchedDreamMultiAgentEnv,  # noqa: E402
+                                                    JointPolicy, SharedPolicyView,
                                                     make_multiagent_dream_env,
                                                     make_multiagent_real_env,
                                                     multiagent_algo_config)
@@ -29,6 +30,35 @@ def test_creators_wrap_the_dream_env_and_the_real_mamujoco():
     assert {a: o.shape for a, o in obs.items()} == {a: (12,) for a in obs}  # 9 wide + 3 ids
     np.testing.assert_array_equal(obs["agent_2"][9:], [0, 0, 1])
     assert obs["agent_0"][8] == 0  # agent_0 sees 8 values: padded with a zero
+
+
+@pytest.mark.parametrize("sharing", ["per-agent", "shared"])
+def test_batched_rows_are_the_single_envs_episodes_and_autoreset(sharing):
+    """RLlib's env runner sees per-row dicts; each row is the episode one env copy gives, and
+    a row that ends resets on the next step (its actions may be missing)."""
+    config = {"agent_conf": "3x1", "policy_sharing": sharing, "max_episode_steps": 3,
+              "precision": "float32"}
+    batched = BatchedDreamMultiAgentEnv(2, config)
+    single = make_multiagent_dream_env(config)
+    rows, _ = batched.reset(seed=4)
+    obs, _ = single.reset(seed=5)
+    assert batched.single_observation_space == single.observation_space
+    rng = np.random.default_rng(0)
+    for t in range(3):
+        actions = [{a: rng.uniform(-1, 1, 1).astype(np.float32) for a in obs} for _ in range(2)]
+        rows, rewards, terminations, truncations, _ = batched.step(actions)
+        obs, reward, terminated, truncated, _ = single.step(actions[1])
+        for agent in obs:
+            np.testing.assert_allclose(rows[1][agent], obs[agent], atol=1e-5)
+            assert rewards[1][agent] == pytest.approx(reward[agent], abs=1e-5)
+        assert truncations[1]["__all__"] == truncated["__all__"] == (t == 2)
+    rows, rewards, terminations, truncations, _ = batched.step([{}, {}])  # both rows reset
+    obs, _ = single.reset()
+    for agent in obs:
+        np.testing.assert_allclose(rows[1][agent], obs[agent], atol=1e-12)
+    assert rewards[0]["agent_0"] == 0.0 and not truncations[0]["__all__"]
+    with pytest.raises(ValueError, match="row 0: no action for live agent agent_0"):
+        batched.step([{}, {}])
 
 
 def test_a_shared_policy_needs_one_action_space():
@@ -57,6 +87,8 @@ def test_one_iteration_trains_every_module_and_evaluates_in_mamujoco(local_ray, 
     algorithm = config.build_algo()
     try:
         result = algorithm.train()
+        runner = algorithm.env_runner_group.local_env_runner
+        assert isinstance(runner.env, BatchedDreamMultiAgentEnv) and runner.env.num_envs == 2
         per_agent = result["env_runners"]["agent_episode_returns_mean"]
         assert set(per_agent) == {"agent_0", "agent_1", "agent_2"}
         assert len(set(np.round(list(per_agent.values()), 6))) == 1  # the shared body reward
