@@ -135,3 +135,11 @@ def test_multiagent_imagine_job_writes_its_run_directory_and_resumes(local_ray, 
     cfg.policy_sharing = "per-agent"
     with pytest.raises(ValueError, match="policy_sharing='shared'"):
         run_imagine(cfg, tmp_path / "run")
+
+
+def test_the_uncertainty_penalty_is_single_agent_only():
+    from dreamenv.integrations.imagine import ImagineConfig, env_config
+
+    with pytest.raises(ValueError, match="single-agent job only"):
+        env_config(ImagineConfig(agent_conf="3x1", uncertainty_penalty=1.0))
+    assert env_config(ImagineConfig(agent_conf="3x1"))["policy_sharing"] == "per-agent"
