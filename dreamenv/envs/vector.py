@@ -30,7 +30,8 @@ class DreamVectorEnv(DreamSetup, VectorEnv):
     Spaces, reward, termination, info and arguments are :class:`DreamEnv`'s, batched; truncation
     happens here at ``max_episode_steps`` (``gym.make_vec`` adds no ``TimeLimit``). ``info`` is a
     dict of arrays with Gymnasium's ``_key`` masks. ``reset(seed=s)`` seeds row ``i`` with
-    ``s + i``; ``options={"initial_obs": (N, S) array}`` starts every row from given states.
+    ``s + i``; ``reset()`` keeps every row's random stream, as a Gymnasium env does;
+    ``options={"initial_obs": (N, S) array}`` starts every row from given states.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["rgb_array"],
@@ -68,7 +69,9 @@ class DreamVectorEnv(DreamSetup, VectorEnv):
             seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(f"reset got {len(seeds)} seeds for {self.num_envs} envs")
-        self._rngs = [seeding.np_random(s)[0] for s in seeds]
+        # As Gymnasium's envs: no seed keeps a row's stream (a fresh one only for a new row).
+        self._rngs = [self._rngs[i] if s is None and i < len(self._rngs)
+                      else seeding.np_random(s)[0] for i, s in enumerate(seeds)]
         initial = (options or {}).get("initial_obs")
         if initial is not None:
             initial = np.asarray(initial, dtype=np.float64)

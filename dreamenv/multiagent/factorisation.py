@@ -54,8 +54,9 @@ class Factorisation:
                                             local_categories=local_categories,
                                             global_categories=global_categories)
         except Exception as exc:  # MaMuJoCo raises bare Exceptions for unknown configs
-            raise ValueError(f"MaMuJoCo has no factorisation {scenario!r} {agent_conf!r}: "
-                             f"{exc}") from None
+            raise ValueError(f"MaMuJoCo refused the factorisation {scenario!r} {agent_conf!r} "
+                             f"(agent_obsk={agent_obsk}, categories {local_categories}, "
+                             f"{global_categories}): {exc!r}") from None
         try:
             mapping = real.observation_factorization
             if mapping is None:
@@ -64,6 +65,11 @@ class Factorisation:
             action_index = {agent: np.array([node.act_ids for node in part], dtype=np.int64)
                             for agent, part in zip(agents, real.agent_action_partitions)}
             single = real.single_agent_env
+            joint_dim = int(single.action_space.shape[0])
+            slots = np.sort(np.concatenate(list(action_index.values())))
+            if not np.array_equal(slots, np.arange(joint_dim)):
+                raise ValueError(f"the agents' actions fill slots {slots.tolist()} of the "
+                                 f"{joint_dim}-dim action: each must be filled exactly once")
             made = cls(agents=agents,
                        observation_index={a: np.asarray(mapping[a], dtype=np.int64)
                                           for a in agents},
@@ -72,7 +78,7 @@ class Factorisation:
                                            for a in agents},
                        action_spaces={a: _copy_box(real.action_space(a)) for a in agents},
                        state_space=_copy_box(single.observation_space),
-                       joint_action_dim=int(single.action_space.shape[0]))
+                       joint_action_dim=joint_dim)
             made._check_against(real, check_steps)
         finally:
             real.close()
@@ -113,7 +119,7 @@ class Factorisation:
         if missing or extra:
             raise ValueError(f"the action dict must hold exactly the live agents {agents}: "
                              f"missing {missing}, unexpected {extra}")
-        joint = np.empty(batch + (self.joint_action_dim,), dtype=np.float64)
+        joint = np.full(batch + (self.joint_action_dim,), np.nan)
         for agent in agents:
             shape = batch + self.action_spaces[agent].shape
             try:

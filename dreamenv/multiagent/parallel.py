@@ -1,10 +1,11 @@
 """MaMuJoCo's factorised bodies as PettingZoo ``ParallelEnv``s that step inside the learned model.
 
-``DreamParallelEnv("Hopper", "3x1")`` has exactly the agents, spaces, observations, rewards,
-terminations and infos of ``gymnasium_robotics.mamujoco_v1.parallel_env("Hopper", "3x1")``, but
-every step is one call of the single-agent ``DyDiff-Hopper`` env (one batched model call): the
-agents' actions are joined into the body's action, and the predicted observation is split into
-the agents' observations by MaMuJoCo's own index map (:mod:`dreamenv.multiagent.factorisation`).
+``DreamParallelEnv("Hopper", "3x1")`` has exactly the agents, spaces, observations, rewards and
+terminations of ``gymnasium_robotics.mamujoco_v1.parallel_env("Hopper", "3x1")`` (infos are the
+DyDiff env's, see below), but every step is one call of the single-agent ``DyDiff-Hopper`` env
+(one batched model call): the agents' actions are joined into the body's action, and the
+predicted observation is split into the agents' observations by MaMuJoCo's own index map
+(:mod:`dreamenv.multiagent.factorisation`).
 """
 
 from __future__ import annotations
@@ -44,7 +45,11 @@ class DreamParallelEnv(ParallelEnv):
     * **terminations / truncations**: the single-agent env's (the task's health rule on the
       predicted state; 1000 steps), the same for every agent; then ``agents`` is empty and the
       next ``step`` needs a ``reset``.
-    * **infos**: the single-agent env's info, one copy per agent.
+    * **infos**: the DyDiff env's info, one copy per agent: at reset MaMuJoCo's keys
+      (``x_position``, ``z_distance_from_origin``); at a step also ``x_velocity``,
+      ``uncertainty`` and ``model_diverged``, but not MaMuJoCo's reward terms.
+    * ``agents`` is empty until the first ``reset`` (MaMuJoCo fills it at construction; PettingZoo
+      leaves it open).
     * ``state()``: the single-agent observation (``state_space``).
 
     Args:
@@ -75,6 +80,8 @@ class DreamParallelEnv(ParallelEnv):
         self.observation_spaces = self.factorisation.observation_spaces
         self.action_spaces = self.factorisation.action_spaces
         self.state_space = self.factorisation.state_space
+        self.metadata = {**self.metadata,
+                         "render_fps": self.single_agent_env.metadata.get("render_fps")}
         self._state: np.ndarray | None = None
 
     def observation_space(self, agent: str) -> gym.spaces.Box:

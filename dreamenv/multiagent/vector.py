@@ -21,7 +21,8 @@ from dreamenv.multiagent.parallel import dream_env_id
 class DreamParallelVecEnv:
     """``num_envs`` episodes of a MaMuJoCo factorisation, stepped by one model call.
 
-    Spaces, rewards, terminations and infos are :class:`DreamParallelEnv`'s per row; agents never
+    Spaces, rewards and terminations are :class:`DreamParallelEnv`'s per row; each agent's info
+    is the DyDiff vector env's (a dict of arrays with Gymnasium's ``_key`` masks); agents never
     leave (rows autoreset instead). ``observation_space(agent)`` and ``action_space(agent)`` are
     the single-episode spaces; actions are ``{agent: (num_envs, joints) array}``.
 

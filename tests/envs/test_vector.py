@@ -107,3 +107,14 @@ def test_vector_initial_obs_and_render():
     assert len(frames) == 2 and frames[0].shape == (32, 32, 3)
     with pytest.raises(ValueError, match="num_envs"):
         gym.make_vec("DyDiff-Hopper", num_envs=0)
+
+
+def test_reset_without_a_seed_keeps_each_rows_stream():
+    """As a Gymnasium env: reset(seed=s) then reset() is reproducible (RLlib resets so)."""
+    firsts = []
+    for _ in range(2):
+        env = gym.make_vec("DyDiff-Hopper", num_envs=2)
+        env.reset(seed=3)
+        firsts.append(env.reset()[0])
+    np.testing.assert_array_equal(firsts[0], firsts[1])
+    assert not np.array_equal(firsts[0][0], firsts[0][1])

@@ -46,8 +46,10 @@ def test_batched_rows_are_the_single_envs_episodes_and_autoreset(sharing):
     rng = np.random.default_rng(0)
     for t in range(3):
         actions = [{a: rng.uniform(-1, 1, 1).astype(np.float32) for a in obs} for _ in range(2)]
-        rows, rewards, terminations, truncations, _ = batched.step(actions)
-        obs, reward, terminated, truncated, _ = single.step(actions[1])
+        rows, rewards, terminations, truncations, infos = batched.step(actions)
+        obs, reward, terminated, truncated, info = single.step(actions[1])
+        assert infos[1]["agent_2"]["x_position"] == pytest.approx(
+            info["agent_2"]["x_position"], abs=1e-5)
         for agent in obs:
             np.testing.assert_allclose(rows[1][agent], obs[agent], atol=1e-5)
             assert rewards[1][agent] == pytest.approx(reward[agent], abs=1e-5)
@@ -79,7 +81,8 @@ def test_a_shared_policy_needs_one_action_space():
 
 
 @pytest.mark.parametrize("sharing", ["per-agent", "shared"])
-def test_one_iteration_trains_every_module_and_evaluates_in_mamujoco(local_ray, sharing):
+def test_one_iteration_trains_every_module_and_evaluates_in_mamujoco(local_ray, sharing,
+                                                                    tmp_path):
     config = multiagent_algo_config("PPO", {"agent_conf": "3x1", "policy_sharing": sharing,
                                             "max_episode_steps": 40},
                                     num_envs=2, eval_episodes=1)
@@ -100,6 +103,12 @@ def test_one_iteration_trains_every_module_and_evaluates_in_mamujoco(local_ray, 
         policy = JointPolicy.from_algorithm(algorithm, factorisation, sharing)
         action = policy.act(np.zeros((5, 11)))
         assert action.shape == (5, 3) and np.all(np.abs(action) <= 1)
+        algorithm.save_to_path(str(tmp_path / "checkpoint"))
+        (tmp_path / "report.json").write_text(json.dumps(
+            {"config": {"agent_conf": "3x1", "policy_sharing": sharing}}))
+        loaded = JointPolicy.from_checkpoint(tmp_path / "checkpoint")
+        np.testing.assert_allclose(loaded.act(np.ones((2, 11))), policy.act(np.ones((2, 11))),
+                                   atol=1e-6)
     finally:
         algorithm.stop()
 

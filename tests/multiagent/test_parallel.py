@@ -126,7 +126,7 @@ def test_stepping_after_every_agent_is_done_needs_a_reset():
 def test_unsupported_arguments_are_one_line_errors():
     with pytest.raises(ValueError, match="no DyDiff env for MaMuJoCo scenario 'Swimmer'"):
         multiagent.parallel_env("Swimmer", "2x1")
-    with pytest.raises(ValueError, match="no factorisation 'Hopper' '2x2'"):
+    with pytest.raises(ValueError, match="MaMuJoCo refused the factorisation .Hopper. .2x2."):
         multiagent.parallel_env("Hopper", "2x2")
     with pytest.raises(ValueError, match="not a selection of the single-agent observation"):
         multiagent.parallel_env("Hopper", "3x1", local_categories=[["qpos", "qvel",
@@ -147,3 +147,12 @@ def test_dreamenv_works_without_pettingzoo():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert "pip install -e '.[multiagent]'" in out
+
+
+def test_a_factorisation_must_fill_every_actuator_once():
+    from gymnasium_robotics.envs.multiagent_mujoco.obsk import get_parts_and_edges
+
+    parts, edges, globals_ = get_parts_and_edges("Hopper", "3x1")
+    partial = {"partition": [parts[0], parts[1]], "edges": edges, "globals": globals_}
+    with pytest.raises(ValueError, match=r"fill slots \[0, 1\] of the 3-dim action"):
+        multiagent.parallel_env("Hopper", agent_factorization=partial)

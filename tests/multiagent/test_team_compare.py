@@ -41,5 +41,5 @@ def test_compare_command_plays_policies_as_teams(tmp_path, capsys):
 def test_compare_command_refuses_an_unknown_factorisation_in_one_line(tmp_path, capsys):
     assert main(["compare", "random", "--agent-conf", "2x2", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("dreamenv: error: MaMuJoCo has no factorisation 'Hopper' '2x2'")
+    assert err.startswith("dreamenv: error: MaMuJoCo refused the factorisation 'Hopper' '2x2'")
     assert "\n" not in err
