@@ -4,7 +4,13 @@ Every env takes uniform random per-agent actions (dicts, as a PettingZoo learner
 resets as it ends. The reference is real ``mamujoco_v1.parallel_env("Hopper", "3x1")`` measured in
 the same run; ``x MaMuJoCo`` is the ratio to it. One step of N episodes counts N steps.
 
-Usage: ``python benchmarks/multiagent_speed.py [--seconds 3] [--sizes 64 1024] [--threads 1]``.
+``--rllib`` adds a second table: PPO iterations in the multi-agent DyDiff env (64 episodes per
+env runner, RLlib's batch of 4096 steps, 10 epochs), with dreamenv's batched env runner against
+RLlib's own ``MultiAgentEnvRunner`` (which steps 64 env copies one by one); the iteration time
+includes the learner's update.
+
+Usage: ``python benchmarks/multiagent_speed.py [--seconds 3] [--sizes 64 1024] [--threads 1]
+[--rllib]``.
 """
 
 from __future__ import annotations
@@ -51,6 +57,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 1024])
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's own choice)")
+    parser.add_argument("--rllib", action="store_true",
+                        help="also time PPO iterations with both env runners")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -65,6 +73,38 @@ def main() -> None:
                      "x MaMuJoCo": rate / real})
     print_table(rows, f"multi-agent env steps/s (3 agents), random actions; torch "
                       f"threads={torch.get_num_threads()}")
+    if args.rllib:
+        print_table(rllib_rows(), "RLlib PPO in the multi-agent DyDiff env, 64 episodes per env "
+                                  "runner (second iteration timed)")
+
+
+def rllib_rows() -> list[dict]:
+    import ray
+    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+
+    from dreamenv.integrations.rllib_multiagent import multiagent_algo_config
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    rows = []
+    for name, runner in (("RLlib's MultiAgentEnvRunner (64 copies)", MultiAgentEnvRunner),
+                         ("dreamenv BatchedEnvRunner", None)):
+        config = multiagent_algo_config("PPO", {"agent_conf": "3x1"}, num_envs=64)
+        config.evaluation(evaluation_interval=None)
+        if runner is not None:
+            config.env_runners(env_runner_cls=runner)
+        algorithm = config.build_algo()
+        try:
+            algorithm.train()  # warm-up
+            start = time.perf_counter()
+            result = algorithm.train()
+            seconds = time.perf_counter() - start
+        finally:
+            algorithm.stop()
+        steps = result["env_runners"]["num_env_steps_sampled"]
+        rows.append({"env runner": name, "s/iteration": seconds, "env steps/s": steps / seconds})
+    for row in rows:
+        row["x RLlib's"] = row["env steps/s"] / rows[0]["env steps/s"]
+    return rows
 
 
 if __name__ == "__main__":

@@ -146,10 +146,10 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
             comparison = _final_comparison(cfg, _trained_policy(cfg, algorithm), out_dir)
             references = {f"{name} policy, real": comparison["policies"][name]["real_return"]
                           for name in ("random", "medium")}
-        team = (f" as MaMuJoCo {cfg.agent_conf} ({cfg.policy_sharing} policies)"
+        team = (f"\nas MaMuJoCo {cfg.agent_conf} agents, {cfg.policy_sharing} policies"
                 if cfg.agent_conf else "")
         plot_log(log, ("imagined_return", "real_return"), out_dir / "returns.png", "env_steps",
-                 f"{cfg.algo} trained in DyDiff-Hopper{team}: imagined vs real return",
+                 f"{cfg.algo} trained in DyDiff-Hopper: imagined vs real return{team}",
                  references)
         return _write_report(report_file, cfg, log, comparison)
     finally:
