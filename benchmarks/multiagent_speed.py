@@ -80,18 +80,16 @@ def main() -> None:
 
 def rllib_rows() -> list[dict]:
     import ray
-    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 
     from dreamenv.integrations.rllib_multiagent import multiagent_algo_config
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     rows = []
-    for name, runner in (("RLlib's MultiAgentEnvRunner (64 copies)", MultiAgentEnvRunner),
-                         ("dreamenv BatchedEnvRunner", None)):
-        config = multiagent_algo_config("PPO", {"agent_conf": "3x1"}, num_envs=64)
+    for name, runner in (("RLlib's MultiAgentEnvRunner (64 copies)", "pettingzoo"),
+                         ("dreamenv BatchedEnvRunner", "batched")):
+        config = multiagent_algo_config("PPO", {"agent_conf": "3x1", "env_runner": runner},
+                                        num_envs=64)
         config.evaluation(evaluation_interval=None)
-        if runner is not None:
-            config.env_runners(env_runner_cls=runner)
         algorithm = config.build_algo()
         try:
             algorithm.train()  # warm-up

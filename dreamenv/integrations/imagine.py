@@ -67,6 +67,9 @@ class ImagineConfig:
     policy_sharing: str = "per-agent"
     """With --agent-conf: 'per-agent' (one policy per agent) or 'shared' (one policy for all,
     on padded observations with the agent's id)."""
+    team_env_runner: str = "batched"
+    """With --agent-conf: 'batched' (all of a runner's episodes in one model call) or
+    'pettingzoo' (RLlib's own runner over ParallelPettingZooEnv copies, one call each)."""
     threads: int = 1
     """Torch CPU threads of this process. The learner and the model share it, and Ray's own
     processes share the cores: with 2 threads on a 2-core machine that is not idle, every
@@ -81,7 +84,7 @@ def env_config(cfg: ImagineConfig) -> dict:
         if cfg.uncertainty_penalty:
             raise ValueError("--uncertainty-penalty applies to the single-agent job only")
         config.update(scenario="Hopper", agent_conf=cfg.agent_conf,
-                      policy_sharing=cfg.policy_sharing)
+                      policy_sharing=cfg.policy_sharing, env_runner=cfg.team_env_runner)
     else:
         config["uncertainty_penalty"] = cfg.uncertainty_penalty
     if cfg.model:

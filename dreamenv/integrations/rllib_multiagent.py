@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 MA_DREAM_ENV = "dreamenv-DyDiff-multiagent"
 MA_REAL_ENV = "dreamenv-mamujoco"
 SHARINGS = ("per-agent", "shared")
+RUNNERS = ("batched", "pettingzoo")
 DREAM_KEYS = {"model", "denoising_steps", "history", "history_noise", "precision",
               "sampling_temperature", "start", "dataset", "max_episode_steps"}
 
@@ -163,11 +164,16 @@ def multiagent_algo_config(algo: str, env_config: dict, num_envs: int = 16,
                            num_env_runners: int = 0, eval_episodes: int = 5, seed: int = 0,
                            iteration_seconds: float = 0.0) -> AlgorithmConfig:
     """PPO or SAC over MaMuJoCo's agents in DyDiff (``env_config['policy_sharing']``:
-    ``per-agent`` or ``shared``), ``eval_episodes`` real MaMuJoCo episodes per iteration."""
+    ``per-agent`` or ``shared``), ``eval_episodes`` real MaMuJoCo episodes per iteration.
+    ``env_config['env_runner']``: ``batched`` (:class:`BatchedEnvRunner`, the default) or
+    ``pettingzoo`` (RLlib's own runner over ``ParallelPettingZooEnv`` copies)."""
     register()
     sharing = env_config.get("policy_sharing", "per-agent")
     if sharing not in SHARINGS:
         raise ValueError(f"policy sharing must be one of {SHARINGS}, got {sharing!r}")
+    runner = env_config.get("env_runner", "batched")
+    if runner not in RUNNERS:
+        raise ValueError(f"env runner must be one of {RUNNERS}, got {runner!r}")
     dream_env_id(env_config.get("scenario", "Hopper"))  # refuse an unknown scenario now
     agents = Factorisation.from_mamujoco(env_config.get("scenario", "Hopper"),
                                          env_config.get("agent_conf", "3x1"),
@@ -182,7 +188,8 @@ def multiagent_algo_config(algo: str, env_config: dict, num_envs: int = 16,
               .environment(MA_DREAM_ENV, env_config=dict(env_config))
               .multi_agent(policies=policies, policy_mapping_fn=mapping)
               .env_runners(num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs,
-                           env_runner_cls=BatchedEnvRunner))
+                           env_runner_cls=(BatchedEnvRunner if runner == "batched"
+                                           else MultiAgentEnvRunner)))
     return evaluated_in_real_env(config, MA_REAL_ENV, {**real_config, "max_episode_steps": 1000},
                                  eval_episodes, seed, iteration_seconds)
 

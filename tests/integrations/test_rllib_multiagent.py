@@ -12,6 +12,8 @@ pytest.importorskip("ray")
 pytest.importorskip("pettingzoo")
 pytest.importorskip("gymnasium_robotics")
 
+from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv  # noqa: E402
+
 from dreamenv.integrations.rllib_multiagent import (BatchedDreamMultiAgentEnv,  # noqa: E402
                                                     JointPolicy, SharedPolicyView,
                                                     make_multiagent_dream_env,
@@ -78,20 +80,27 @@ def test_a_shared_policy_needs_one_action_space():
         SharedPolicyView(TwoBodies())
     with pytest.raises(ValueError, match="policy sharing must be one of"):
         multiagent_algo_config("PPO", {"agent_conf": "3x1", "policy_sharing": "team"})
+    with pytest.raises(ValueError, match="env runner must be one of"):
+        multiagent_algo_config("PPO", {"agent_conf": "3x1", "env_runner": "async"})
 
 
-@pytest.mark.parametrize("sharing", ["per-agent", "shared"])
-def test_one_iteration_trains_every_module_and_evaluates_in_mamujoco(local_ray, sharing,
+@pytest.mark.parametrize("sharing,runner", [("per-agent", "batched"), ("shared", "batched"),
+                                            ("per-agent", "pettingzoo")])
+def test_one_iteration_trains_every_module_and_evaluates_in_mamujoco(local_ray, sharing, runner,
                                                                     tmp_path):
     config = multiagent_algo_config("PPO", {"agent_conf": "3x1", "policy_sharing": sharing,
-                                            "max_episode_steps": 40},
+                                            "max_episode_steps": 40, "env_runner": runner},
                                     num_envs=2, eval_episodes=1)
     config.training(train_batch_size_per_learner=160, minibatch_size=80, num_epochs=1)
     algorithm = config.build_algo()
     try:
         result = algorithm.train()
-        runner = algorithm.env_runner_group.local_env_runner
-        assert isinstance(runner.env, BatchedDreamMultiAgentEnv) and runner.env.num_envs == 2
+        env = algorithm.env_runner_group.local_env_runner.env
+        assert env.num_envs == 2
+        if runner == "batched":
+            assert isinstance(env, BatchedDreamMultiAgentEnv)
+        else:  # RLlib's own vectorisation of PettingZoo-wrapped copies
+            assert isinstance(env.envs[0].unwrapped, ParallelPettingZooEnv)
         per_agent = result["env_runners"]["agent_episode_returns_mean"]
         assert set(per_agent) == {"agent_0", "agent_1", "agent_2"}
         assert len(set(np.round(list(per_agent.values()), 6))) == 1  # the shared body reward
