@@ -11,6 +11,8 @@ PettingZoo's constructors, as ``gymnasium_robotics.mamujoco_v1`` names them::
     vec = multiagent.vector_parallel_env(64, "Hopper", "3x1")   # 64 episodes, one model call
 
 Every keyword the DyDiff env takes (``model=``, ``denoising_steps=``, ...) passes through.
+``dreamenv.multiagent.mamujoco_v1`` is a drop-in for ``gymnasium_robotics.mamujoco_v1``, and
+``dreamenv.integrations.rllib_multiagent.register()`` names the env for RLlib.
 """
 
 from __future__ import annotations

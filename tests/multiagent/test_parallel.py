@@ -40,6 +40,16 @@ def test_agents_spaces_and_first_observations_are_mamujocos(agent_conf, obsk):
         np.testing.assert_array_equal(dream.state(), real.state())
 
 
+def test_the_module_is_a_drop_in_for_mamujoco_v1():
+    from dreamenv.multiagent import mamujoco_v1 as dream_mamujoco_v1
+
+    env = dream_mamujoco_v1.parallel_env("Hopper", "3x1", agent_obsk=0)
+    assert isinstance(env, multiagent.DreamParallelEnv)
+    assert env.observation_space("agent_1") == mamujoco_v1.parallel_env(
+        "Hopper", "3x1", agent_obsk=0).observation_space("agent_1")
+    assert dream_mamujoco_v1.env("Hopper", "3x1").possible_agents == env.possible_agents
+
+
 def test_pettingzoo_api_and_seed_tests_pass():
     parallel_api_test(multiagent.parallel_env("Hopper", "3x1", max_episode_steps=60),
                       num_cycles=100)
