@@ -79,14 +79,11 @@ class ImagineConfig:
 
 
 def env_config(cfg: ImagineConfig) -> dict:
-    config = {"start": cfg.start, "max_episode_steps": cfg.max_episode_steps}
+    config = {"start": cfg.start, "max_episode_steps": cfg.max_episode_steps,
+              "uncertainty_penalty": cfg.uncertainty_penalty}
     if cfg.agent_conf:
-        if cfg.uncertainty_penalty:
-            raise ValueError("--uncertainty-penalty applies to the single-agent job only")
         config.update(scenario="Hopper", agent_conf=cfg.agent_conf,
                       policy_sharing=cfg.policy_sharing, env_runner=cfg.team_env_runner)
-    else:
-        config["uncertainty_penalty"] = cfg.uncertainty_penalty
     if cfg.model:
         config["model"] = str(Path(cfg.model).resolve())
     return config

@@ -51,7 +51,8 @@ MA_REAL_ENV = "dreamenv-mamujoco"
 SHARINGS = ("per-agent", "shared")
 RUNNERS = ("batched", "pettingzoo")
 DREAM_KEYS = {"model", "denoising_steps", "history", "history_noise", "precision",
-              "sampling_temperature", "start", "dataset", "max_episode_steps"}
+              "sampling_temperature", "start", "dataset", "max_episode_steps",
+              "uncertainty_penalty"}
 
 
 def shared_input(obs: np.ndarray, agent_index: int, num_agents: int, width: int) -> np.ndarray:
@@ -309,10 +310,12 @@ class BatchedDreamMultiAgentEnv(VectorMultiAgentEnv):
         return [{a: obs[a][i] for a in self.agents} for i in range(self.num_envs)]
 
     def _info_rows(self, infos: dict[str, dict]) -> list[dict[str, dict]]:
-        """The vector env's dict of arrays (``_key`` masks) as one info dict per row and agent."""
+        """The vector env's dict of arrays (``_key`` masks; a wrapper's keys may have none) as one
+        info dict per row and agent."""
         info = infos[self.agents[0]]  # the same body info for every agent
         keys = [k for k in info if not k.startswith("_")]
-        rows = [{k: info[k][i] for k in keys if info[f"_{k}"][i]} for i in range(self.num_envs)]
+        masks = {k: info.get(f"_{k}", np.ones(self.num_envs, dtype=bool)) for k in keys}
+        rows = [{k: info[k][i] for k in keys if masks[k][i]} for i in range(self.num_envs)]
         return [{a: dict(row) for a in self.agents} for row in rows]
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):

@@ -19,6 +19,7 @@ from pettingzoo.utils.env import ParallelEnv
 import dreamenv  # noqa: F401  (registers the DyDiff envs)
 from dreamenv.envs import ENV_IDS
 from dreamenv.multiagent.factorisation import Factorisation
+from dreamenv.wrappers import UncertaintyPenalty
 
 
 def dream_env_id(scenario: str) -> str:
@@ -57,6 +58,8 @@ class DreamParallelEnv(ParallelEnv):
             global_categories: as ``mamujoco_v1.parallel_env``; categories must be ones the
             single-agent observation holds (qpos, qvel).
         render_mode: ``None`` or ``"rgb_array"`` (the real body posed in the predicted state).
+        uncertainty_penalty: MOPO's lambda: every agent's reward is ``r - lambda * u`` with
+            ``u = info["uncertainty"]`` (0: the model's reward as it is).
         **dream_kwargs: the DyDiff env's arguments (``model``, ``denoising_steps``,
             ``history_noise``, ``start``, ``max_episode_steps``, ...).
     """
@@ -68,12 +71,16 @@ class DreamParallelEnv(ParallelEnv):
                  agent_obsk: int | None = 1, agent_factorization: dict | None = None,
                  local_categories: list[list[str]] | None = None,
                  global_categories: tuple[str, ...] | None = None,
-                 render_mode: str | None = None, **dream_kwargs: Any):
+                 render_mode: str | None = None, uncertainty_penalty: float = 0.0,
+                 **dream_kwargs: Any):
         env_id = dream_env_id(scenario)
         self.factorisation = Factorisation.from_mamujoco(
             scenario, agent_conf, agent_obsk, agent_factorization, local_categories,
             global_categories)
         self.single_agent_env = gym.make(env_id, render_mode=render_mode, **dream_kwargs)
+        if uncertainty_penalty:
+            self.single_agent_env = UncertaintyPenalty(self.single_agent_env,
+                                                       uncertainty_penalty)
         self.render_mode = render_mode
         self.possible_agents = list(self.factorisation.agents)
         self.agents: list[str] = []

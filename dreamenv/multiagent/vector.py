@@ -16,6 +16,7 @@ import numpy as np
 
 from dreamenv.multiagent.factorisation import Factorisation
 from dreamenv.multiagent.parallel import dream_env_id
+from dreamenv.wrappers import UncertaintyPenaltyVector
 
 
 class DreamParallelVecEnv:
@@ -31,6 +32,7 @@ class DreamParallelVecEnv:
         scenario, agent_conf, agent_obsk, agent_factorization, local_categories,
             global_categories: as ``mamujoco_v1.parallel_env``.
         max_episode_steps: truncation length (default 1000, as MaMuJoCo's).
+        uncertainty_penalty: MOPO's lambda (rewards ``r - lambda * u``; 0: none).
         **dream_kwargs: the DyDiff vector env's arguments (``model``, ``precision``, ...).
     """
 
@@ -41,7 +43,8 @@ class DreamParallelVecEnv:
                  agent_obsk: int | None = 1, agent_factorization: dict | None = None,
                  local_categories: list[list[str]] | None = None,
                  global_categories: tuple[str, ...] | None = None,
-                 max_episode_steps: int = 1000, **dream_kwargs: Any):
+                 max_episode_steps: int = 1000, uncertainty_penalty: float = 0.0,
+                 **dream_kwargs: Any):
         env_id = dream_env_id(scenario)
         self.factorisation = Factorisation.from_mamujoco(
             scenario, agent_conf, agent_obsk, agent_factorization, local_categories,
@@ -49,6 +52,8 @@ class DreamParallelVecEnv:
         self.vector_env = gym.make_vec(env_id, num_envs=num_envs,
                                        vectorization_mode="vector_entry_point",
                                        max_episode_steps=max_episode_steps, **dream_kwargs)
+        if uncertainty_penalty:
+            self.vector_env = UncertaintyPenaltyVector(self.vector_env, uncertainty_penalty)
         self.num_envs = self.vector_env.num_envs
         self.possible_agents = list(self.factorisation.agents)
         self.agents = list(self.possible_agents)

@@ -155,9 +155,18 @@ def test_multiagent_imagine_job_writes_its_run_directory_and_resumes(local_ray, 
         run_imagine(cfg, tmp_path / "run")
 
 
-def test_the_uncertainty_penalty_is_single_agent_only():
+def test_the_uncertainty_penalty_reaches_the_batched_team_env():
     from dreamenv.integrations.imagine import ImagineConfig, env_config
 
-    with pytest.raises(ValueError, match="single-agent job only"):
-        env_config(ImagineConfig(agent_conf="3x1", uncertainty_penalty=1.0))
-    assert env_config(ImagineConfig(agent_conf="3x1"))["policy_sharing"] == "per-agent"
+    config = env_config(ImagineConfig(agent_conf="3x1", uncertainty_penalty=2.0))
+    assert config["policy_sharing"] == "per-agent"
+    plain = BatchedDreamMultiAgentEnv(2, {**config, "uncertainty_penalty": 0.0})
+    penalised = BatchedDreamMultiAgentEnv(2, config)
+    actions = [{a: np.zeros(1, np.float32) for a in plain.agents} for _ in range(2)]
+    for env in (plain, penalised):
+        env.reset(seed=0)
+    _, reward, _, _, info = plain.step(actions)
+    _, penalised_reward, _, _, _ = penalised.step(actions)
+    expected = reward[1]["agent_0"] - 2.0 * info[1]["agent_0"]["uncertainty"]
+    assert penalised_reward[1]["agent_0"] == pytest.approx(expected, abs=1e-5)
+    assert penalised_reward[1]["agent_0"] < reward[1]["agent_0"]

@@ -83,6 +83,19 @@ def test_a_shared_joint_policy_gets_the_single_agent_envs_return():
         assert multi_return == pytest.approx(single_return, rel=1e-9)
 
 
+def test_the_uncertainty_penalty_lowers_every_agents_reward():
+    plain = multiagent.parallel_env("Hopper", "3x1")
+    penalised = multiagent.parallel_env("Hopper", "3x1", uncertainty_penalty=1.5)
+    actions = {a: np.full(1, 0.3, np.float32) for a in plain.possible_agents}
+    plain.reset(seed=2)
+    penalised.reset(seed=2)
+    _, reward, _, _, info = plain.step(actions)
+    _, penalised_reward, _, _, _ = penalised.step(actions)
+    expected = reward["agent_1"] - 1.5 * info["agent_1"]["uncertainty"]
+    assert all(r == pytest.approx(expected) for r in penalised_reward.values())
+    assert expected < reward["agent_1"]
+
+
 def test_vector_rows_are_the_single_envs_episodes():
     vec = multiagent.vector_parallel_env(3, "Hopper", "3x1", precision="float32")
     single = multiagent.parallel_env("Hopper", "3x1", precision="float32")
