@@ -118,9 +118,14 @@ class SharedPolicyView(ParallelEnv):
         self.env.close()
 
 
-def _for_rllib(env: ParallelEnv, sharing: str) -> ParallelPettingZooEnv:
+def _checked_sharing(sharing: str) -> str:
     if sharing not in SHARINGS:
         raise ValueError(f"policy sharing must be one of {SHARINGS}, got {sharing!r}")
+    return sharing
+
+
+def _for_rllib(env: ParallelEnv, sharing: str) -> ParallelPettingZooEnv:
+    _checked_sharing(sharing)
     return ParallelPettingZooEnv(SharedPolicyView(env) if sharing == "shared" else env)
 
 
@@ -169,9 +174,7 @@ def multiagent_algo_config(algo: str, env_config: dict, num_envs: int = 16,
     ``env_config['env_runner']``: ``batched`` (:class:`BatchedEnvRunner`, the default) or
     ``pettingzoo`` (RLlib's own runner over ``ParallelPettingZooEnv`` copies)."""
     register()
-    sharing = env_config.get("policy_sharing", "per-agent")
-    if sharing not in SHARINGS:
-        raise ValueError(f"policy sharing must be one of {SHARINGS}, got {sharing!r}")
+    sharing = _checked_sharing(env_config.get("policy_sharing", "per-agent"))
     runner = env_config.get("env_runner", "batched")
     if runner not in RUNNERS:
         raise ValueError(f"env runner must be one of {RUNNERS}, got {runner!r}")
