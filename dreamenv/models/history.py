@@ -54,7 +54,9 @@ class History:
         """The window one step later: ``action`` was taken in the current state, giving
         ``next_state``. Returns a new window; ``self`` is unchanged."""
         states = torch.cat([self.states[:, 1:], next_state[:, None]], 1)
-        actions = torch.cat([self.actions[:, 1:], action[:, None]], 1)
+        actions = self.actions  # a window of no past transitions keeps no actions
+        if self.actions.shape[1]:
+            actions = torch.cat([self.actions[:, 1:], action[:, None]], 1)
         valid = torch.cat([self.valid[:, 1:], torch.ones_like(self.valid[:, :1])], 1)
         return History(states, actions, valid)
 
