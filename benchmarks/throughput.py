@@ -1,4 +1,5 @@
-"""Env steps per second: DyDiff-Hopper at N = 1, 64, 1024 against the real Hopper-v5, one run.
+"""Env steps per second: a learned env (DyDiff-Hopper by default) at N = 1, 64, 1024 against its
+real env (Hopper-v5), one run.
 
 The real references are measured in the same run: a single ``gym.make("Hopper-v5")`` and a
 ``SyncVectorEnv`` of 64. Every env takes uniform random actions and resets as it ends (the
@@ -6,7 +7,7 @@ vector envs autoreset). The ``model %`` column is the share of the time spent in
 model's ``predict``: the rest is env bookkeeping, the termination rule and the wrappers.
 
 Usage: ``python benchmarks/throughput.py [--seconds 3] [--precision bfloat16] [--steps 2]
-[--threads 1]``. Targets (issue 4): N=1 >= 0.2x and N=1024 >= 10x the real single env.
+[--threads 1] [--task walker2d --model DIR]``. Targets (issue 4): N=1 >= 0.2x and N=1024 >= 10x the real single env.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-import dreamenv  # noqa: F401  (registers DyDiff-Hopper)
+import dreamenv  # noqa: F401  (registers the DyDiff envs)
 from _common import calls_per_second, print_table
+from dreamenv.envs import dream_env_id
+from dreamenv.tasks import TASKS
 
 
 class PredictTimer:
@@ -42,7 +45,9 @@ class PredictTimer:
 
 def single_env_rate(env: gym.Env, seconds: float, seed: int = 0) -> float:
     env.reset(seed=seed)
-    actions = np.random.default_rng(seed).uniform(-1, 1, (100_000, 3)).astype(np.float32)
+    space = env.action_space
+    actions = np.random.default_rng(seed).uniform(space.low, space.high,
+                                                  (100_000, *space.shape)).astype(np.float32)
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         for a in actions[steps % 90_000: steps % 90_000 + 500]:
@@ -70,33 +75,36 @@ def main() -> None:
     parser.add_argument("--precision", default=None, choices=["float32", "bfloat16"])
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's own choice)")
+    parser.add_argument("--task", default="hopper", choices=sorted(TASKS))
+    parser.add_argument("--model", default=None, help="checkpoint (default: the shipped one)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    options = {"denoising_steps": args.steps, "precision": args.precision}
-    real = single_env_rate(gym.make("Hopper-v5"), args.seconds)
-    rows = [{"env": "Hopper-v5 (real)", "N": 1, "steps/s": real, "x real": 1.0, "model %": "-"}]
-    real_vec = gym.make_vec("Hopper-v5", num_envs=64, vectorization_mode="sync")
+    options = {"denoising_steps": args.steps, "precision": args.precision, "model": args.model}
+    real_id, learned_id = TASKS[args.task].env_id, dream_env_id(args.task)
+    real = single_env_rate(gym.make(real_id), args.seconds)
+    rows = [{"env": f"{real_id} (real)", "N": 1, "steps/s": real, "x real": 1.0, "model %": "-"}]
+    real_vec = gym.make_vec(real_id, num_envs=64, vectorization_mode="sync")
     rate = vector_env_rate(real_vec, args.seconds)
-    rows.append({"env": "Hopper-v5 SyncVectorEnv (real)", "N": 64, "steps/s": rate,
+    rows.append({"env": f"{real_id} SyncVectorEnv (real)", "N": 64, "steps/s": rate,
                  "x real": rate / real, "model %": "-"})
 
-    env = gym.make("DyDiff-Hopper", **options)
+    env = gym.make(learned_id, **options)
     timer = PredictTimer(env.unwrapped.dynamics)
     start = time.perf_counter()
     rate = single_env_rate(env, args.seconds)
     share = timer.seconds / (time.perf_counter() - start)
     timer.restore()
-    rows.append({"env": "DyDiff-Hopper", "N": 1, "steps/s": rate, "x real": rate / real,
+    rows.append({"env": learned_id, "N": 1, "steps/s": rate, "x real": rate / real,
                  "model %": 100 * share})
     for n in args.sizes:
-        venv = gym.make_vec("DyDiff-Hopper", num_envs=n, **options)
+        venv = gym.make_vec(learned_id, num_envs=n, **options)
         timer = PredictTimer(venv.dynamics)
         start = time.perf_counter()
         rate = vector_env_rate(venv, args.seconds)
         share = timer.seconds / (time.perf_counter() - start)
         timer.restore()
-        rows.append({"env": "DyDiff-Hopper make_vec", "N": n, "steps/s": rate,
+        rows.append({"env": f"{learned_id} make_vec", "N": n, "steps/s": rate,
                      "x real": rate / real, "model %": 100 * share})
     model = env.unwrapped.dynamics
     cfg = getattr(model, "cfg", None)

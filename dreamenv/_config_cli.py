@@ -38,11 +38,12 @@ def field_docs(cls: type) -> dict[str, str]:
 
 def add_dataclass_options(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:
     """Add one ``--{prefix}field-name`` option per field of dataclass ``cls`` (bool, int, float,
-    str); the value lands in ``args.{prefix}field_name``."""
+    str, or one of them ``| None``); the value lands in ``args.{prefix}field_name``."""
     docs = field_docs(cls)
     hints = {f.name: f.type for f in dataclasses.fields(cls)}
     for f in dataclasses.fields(cls):
-        kind = {"int": int, "float": float, "str": str, "bool": bool}[str(hints[f.name])]
+        name = str(hints[f.name]).removesuffix(" | None")
+        kind = {"int": int, "float": float, "str": str, "bool": bool}[name]
         flag = "--" + (prefix + f.name).replace("_", "-")
         # argparse %-formats help strings: a literal "%" in a docstring must be doubled.
         help_text = f"{docs.get(f.name, '')} (default: {f.default})".strip().replace("%", "%%")

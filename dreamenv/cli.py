@@ -173,6 +173,7 @@ def cmd_evaluate_model(args: argparse.Namespace) -> None:
 def cmd_compare(args: argparse.Namespace) -> None:
     from dreamenv.evaluation.compare import compare_policies, format_report, write_report
     from dreamenv.evaluation.policies import load_policy
+    from dreamenv.tasks import get_task
 
     policies = dict(load_policy(spec, args.task) for spec in args.policies)
     if len(policies) < len(args.policies):
@@ -182,7 +183,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
             from dreamenv.multiagent.compare import compare_joint_policies
         except ImportError as exc:
             raise ValueError(str(exc)) from None
-        report = compare_joint_policies(policies, args.agent_conf, args.task.capitalize(),
+        report = compare_joint_policies(policies, args.agent_conf, get_task(args.task).title,
                                         episodes=args.episodes, seed=args.seed,
                                         max_steps=args.max_steps, model=args.model)
     else:
@@ -198,7 +199,7 @@ def cmd_video(args: argparse.Namespace) -> None:
     from dreamenv.evaluation.video import side_by_side
 
     result = side_by_side(args.out, policy=args.policy, seed=args.seed, steps=args.steps,
-                          model=args.model, size=args.size)
+                          model=args.model, size=args.size, task=args.task)
     for name, ret in result["returns"].items():
         print(f"{name:>16}: return {ret:8.1f} over {result['lengths'][name]} steps")
     print(f"wrote {result['video']}")
@@ -314,13 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     from dreamenv.integrations.imagine import ImagineConfig
 
-    p = commands.add_parser("imagine", help="train an RLlib agent inside DyDiff-Hopper, "
-                                            "evaluate it in the real env (resumes)")
+    p = commands.add_parser("imagine", help="train an RLlib agent inside a learned env "
+                                            "(DyDiff-Hopper), evaluate it in the real env "
+                                            "(resumes)")
     p.add_argument("--out", default="runs/imagine", help="run directory")
     add_dataclass_options(p, ImagineConfig)
     p.set_defaults(func=cmd_imagine)
 
-    p = commands.add_parser("compare", help="seed-matched returns of policies in DyDiff-Hopper "
+    p = commands.add_parser("compare", help="seed-matched returns of policies in the learned "
                                             "and the real env; DOPE rank metrics")
     p.add_argument("policies", nargs="+", metavar="POLICY",
                    help="random | medium | expert | other | LEVEL+NOISE | actor.safetensors | "
@@ -346,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_offline_commands(commands)
     add_rollouts_command(commands, _positive_int)
 
-    p = commands.add_parser("video", help="one policy in the real env and in DyDiff-Hopper, "
+    p = commands.add_parser("video", help="one policy in the real env and in the learned env, "
                                           "side by side, same seed")
     p.add_argument("--out", required=True, help="video file, .mp4 or .gif")
     p.add_argument("--policy", default="expert", help="shipped behaviour policy level")
@@ -354,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=300, help="env steps at most")
     p.add_argument("--model", help="checkpoint directory (default: the shipped model)")
     p.add_argument("--size", type=int, default=320, help="pixels per side of each panel")
+    p.add_argument("--task", default="hopper", choices=sorted(TASKS))
     p.set_defaults(func=cmd_video)
     return parser
 

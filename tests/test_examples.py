@@ -33,3 +33,14 @@ def test_multiagent_hopper(capsys):
     assert out[0].startswith("medium policy as a 3-agent team: learned return")
     assert out[1] == "DreamParallelVecEnv {'agent_0': (256, 8), 'agent_1': (256, 9), " \
                      "'agent_2': (256, 8)}"
+
+
+def test_bring_your_own_data(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr("sys.argv", ["bring_your_own_data.py", "--transitions", "1500",
+                                     "--train-steps", "40", "--episodes", "2",
+                                     "--out", str(tmp_path)])
+    runpy.run_path(str(EXAMPLES / "bring_your_own_data.py"), run_name="__main__")
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-3].startswith("DyDiff learned InvertedPendulum-v5: obs (4,), action (1,)")
+    assert "termination learned" in out[-3]
+    assert out[-2].strip().startswith("real: return") and out[-1].strip().startswith("learned")

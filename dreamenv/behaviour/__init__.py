@@ -38,7 +38,13 @@ def behaviour_policy(task: str, level: str, deterministic: bool = False):
         return RandomPolicy(space.low, space.high)
     if level not in LEVELS:
         raise ValueError(f"unknown policy level {level!r}; known: {', '.join(LEVELS)}")
-    actor, info = load_actor(weights_path(task, level), env_id=env_id)
+    path = weights_path(task, level)
+    if not path.is_file():
+        steps = TASKS[task].behaviour_steps
+        raise ValueError(f"{path}: no {level} policy ships for {task} yet; train the behaviour "
+                         f"run with `dreamenv behaviour train --env-id {env_id} --total-steps "
+                         f"{steps}`, then `dreamenv behaviour select RUN_DIR`")
+    actor, info = load_actor(path, env_id=env_id)
     return ActorPolicy(actor, deterministic=deterministic, metadata=info)
 
 

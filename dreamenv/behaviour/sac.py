@@ -4,8 +4,8 @@ Reads top to bottom like CleanRL's ``sac_continuous_action.py`` (one env, one up
 twin critics, learned temperature), plus what the datasets need:
 
 * every transition goes into a replay buffer that also keeps the simulator state (qpos, qvel), and
-  the whole buffer is saved: it *is* the ``hopper-full-replay`` dataset, and its prefix up to the
-  medium snapshot is ``hopper-medium-replay``;
+  the whole buffer is saved: it *is* the ``<task>-full-replay`` dataset (``hopper-full-replay``),
+  and its prefix up to the medium snapshot is ``<task>-medium-replay``;
 * every ``eval_every`` steps the actor is evaluated in the real env and saved as a snapshot, so the
   ``medium`` policy can be picked afterwards as a snapshot at a third to a half of the expert's return;
 * periodic atomic checkpoints (networks, optimisers, RNG and simulator state) that resume exactly
@@ -30,8 +30,9 @@ from dreamenv.behaviour.policy import ActorPolicy, TanhGaussianActor, q_network,
 from dreamenv.behaviour.replay import ReplayBuffer, load_checkpoint, run_file, soft_update
 from dreamenv.behaviour.replay import save_checkpoint as _checkpoint
 from dreamenv.datasets.rollout import evaluate_returns
+from dreamenv.tasks import Task
 
-__all__ = ["SACConfig", "run_file", "train_sac"]
+__all__ = ["SACConfig", "behaviour_sac_config", "run_file", "train_sac"]
 
 @dataclass
 class SACConfig:
@@ -54,6 +55,12 @@ class SACConfig:
     snapshots must be dense for one to land in the medium band."""
     eval_episodes: int = 5
     checkpoint_every: int = 25_000
+
+
+def behaviour_sac_config(task: Task) -> SACConfig:
+    """The run a task's behaviour policies and replay datasets come from: ``SACConfig`` defaults
+    with the task's env and length (``dreamenv behaviour train --env-id ENV --total-steps N``)."""
+    return SACConfig(env_id=task.env_id, total_steps=task.behaviour_steps)
 
 
 def train_sac(cfg: SACConfig, run_dir: str | Path, stop_at: int | None = None) -> dict:

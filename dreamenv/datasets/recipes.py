@@ -1,7 +1,8 @@
 """How each named dataset is made, and ``make_dataset`` which makes (or finds) it.
 
-Names follow D4RL: ``hopper-random``, ``-medium``, ``-expert`` are 1M transitions of a behaviour
-policy; ``-medium-replay`` is the SAC training buffer up to the step of the medium snapshot and
+Names follow D4RL, for every task (``hopper``, ``walker2d``, ``halfcheetah``):
+``<task>-random``, ``-medium``, ``-expert`` are 1M transitions of a behaviour policy;
+``-medium-replay`` is the SAC training buffer up to the step of the medium snapshot and
 ``-full-replay`` the whole buffer; ``-medium-expert`` is medium and expert concatenated (2M);
 ``-random-medium-expert`` and ``-union`` (the same plus full-replay) are training-data levers.
 Files are cached under ``$DREAMENV_DATA/datasets`` and keyed by name, size and seed, so asking
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from dreamenv.behaviour import behaviour_policy
-from dreamenv.behaviour.sac import SACConfig, run_file, train_sac
+from dreamenv.behaviour.sac import behaviour_sac_config, run_file, train_sac
 from dreamenv.datasets.dataset import DatasetError, OfflineDataset
 from dreamenv.datasets.hdf5 import load_hdf5, save_hdf5
 from dreamenv.datasets.rollout import collect
@@ -51,26 +52,32 @@ class Recipe:
     description: str = ""
 
 
-RECIPES: dict[str, Recipe] = {r.name: r for r in (
-    Recipe("hopper-random", "hopper", Source.ROLLOUT, "random", seed=0,
-           description="uniform random actions"),
-    Recipe("hopper-medium", "hopper", Source.ROLLOUT, "medium", seed=1,
-           description="the medium SAC snapshot, sampled actions"),
-    Recipe("hopper-expert", "hopper", Source.ROLLOUT, "expert", seed=2,
-           description="the expert SAC policy, sampled actions"),
-    Recipe("hopper-medium-replay", "hopper", Source.REPLAY, "medium", default_steps=None,
-           description="SAC replay buffer up to the medium snapshot"),
-    Recipe("hopper-full-replay", "hopper", Source.REPLAY, None, default_steps=None,
-           description="the whole SAC replay buffer"),
-    Recipe("hopper-medium-expert", "hopper", Source.MIXTURE, default_steps=2_000_000,
-           parts=("hopper-medium", "hopper-expert"), description="medium + expert, 1M each"),
-    Recipe("hopper-random-medium-expert", "hopper", Source.MIXTURE, default_steps=None,
-           parts=("hopper-random", "hopper-medium", "hopper-expert"),
-           description="random + medium + expert, 1M each (3M)"),
-    Recipe("hopper-union", "hopper", Source.MIXTURE, default_steps=None,
-           parts=("hopper-random", "hopper-medium", "hopper-expert", "hopper-full-replay"),
-           description="random + medium + expert + full-replay, all of each (3.3M)"),
-)}
+def task_recipes(task: str) -> tuple[Recipe, ...]:
+    """D4RL's datasets for one task (``<task>-random``, ...), and the training-data levers."""
+    return (
+        Recipe(f"{task}-random", task, Source.ROLLOUT, "random", seed=0,
+               description="uniform random actions"),
+        Recipe(f"{task}-medium", task, Source.ROLLOUT, "medium", seed=1,
+               description="the medium SAC snapshot, sampled actions"),
+        Recipe(f"{task}-expert", task, Source.ROLLOUT, "expert", seed=2,
+               description="the expert SAC policy, sampled actions"),
+        Recipe(f"{task}-medium-replay", task, Source.REPLAY, "medium", default_steps=None,
+               description="SAC replay buffer up to the medium snapshot"),
+        Recipe(f"{task}-full-replay", task, Source.REPLAY, None, default_steps=None,
+               description="the whole SAC replay buffer"),
+        Recipe(f"{task}-medium-expert", task, Source.MIXTURE, default_steps=2_000_000,
+               parts=(f"{task}-medium", f"{task}-expert"), description="medium + expert, 1M each"),
+        Recipe(f"{task}-random-medium-expert", task, Source.MIXTURE, default_steps=None,
+               parts=(f"{task}-random", f"{task}-medium", f"{task}-expert"),
+               description="random + medium + expert, 1M each (3M)"),
+        Recipe(f"{task}-union", task, Source.MIXTURE, default_steps=None,
+               parts=(f"{task}-random", f"{task}-medium", f"{task}-expert",
+                      f"{task}-full-replay"),
+               description="random + medium + expert + full-replay, all of each"),
+    )
+
+
+RECIPES: dict[str, Recipe] = {r.name: r for task in TASKS for r in task_recipes(task)}
 
 
 def dataset_path(name: str, steps: int | None = None, seed: int | None = None) -> Path:
@@ -148,7 +155,7 @@ def make_dataset(name: str, steps: int | None = None, seed: int | None = None,
 
 def _replay_arrays(recipe: Recipe, steps: int | None, sac_run: str | Path | None):
     """Rows of the SAC run's buffer up to the medium snapshot's step (or all of them)."""
-    cfg = SACConfig(env_id=TASKS[recipe.task].env_id)
+    cfg = behaviour_sac_config(TASKS[recipe.task])
     run = Path(sac_run) if sac_run else data_dir() / "runs" / f"sac-{cfg.env_id}-seed{cfg.seed}"
     state_file = run / "checkpoint.json"
     # A replay cut at a snapshot needs the run only up to that snapshot's step.
@@ -157,7 +164,7 @@ def _replay_arrays(recipe: Recipe, steps: int | None, sac_run: str | Path | None
     done = state_file.exists() and json.loads(state_file.read_text())["step"] >= needed
     if not done and sac_run is None:
         print(f"{recipe.name}: training the behaviour SAC run in {run} to step {needed} "
-              f"({needed / cfg.total_steps * 75:.0f} minutes or so; resumable)")
+              f"({needed / 4000:.0f} minutes or so; resumable)")
         train_sac(cfg, run, stop_at=needed)
     if not state_file.exists() or not run_file(run, "buffer_file").exists():
         raise DatasetError(f"{run}: no SAC run here (no checkpoint.json or buffer); train one "

@@ -25,9 +25,13 @@ class BatchPolicy(Protocol):
     def act(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray: ...
 
 
-def _snapshot(env: gym.Env) -> tuple[np.ndarray, np.ndarray]:
-    data = env.unwrapped.data
-    return data.qpos.copy(), data.qvel.copy()
+def _snapshot(env: gym.Env) -> dict[str, np.ndarray]:
+    """The simulator state of a MuJoCo env (``infos/qpos``, ``infos/qvel``); other envs have
+    none to record."""
+    data = getattr(env.unwrapped, "data", None)
+    if data is None or not hasattr(data, "qpos"):
+        return {}
+    return {"infos/qpos": data.qpos.copy(), "infos/qvel": data.qvel.copy()}
 
 
 def collect(
@@ -45,8 +49,9 @@ def collect(
 
     Returns:
         D4RL-layout arrays: observations/next_observations ``(n, S)`` float32, actions ``(n, A)``
-        float32, rewards ``(n,)`` float32, terminals/timeouts ``(n,)`` bool, ``infos/qpos``
-        ``(n, Q)`` and ``infos/qvel`` ``(n, V)`` float64 (the simulator state of ``observations``).
+        float32, rewards ``(n,)`` float32, terminals/timeouts ``(n,)`` bool, and for a MuJoCo
+        env ``infos/qpos`` ``(n, Q)`` and ``infos/qvel`` ``(n, V)`` float64 (the simulator state
+        of ``observations``).
     """
     if n_transitions < 1:
         raise ValueError(f"n_transitions must be positive, got {n_transitions}")
@@ -59,7 +64,7 @@ def collect(
     envs = [make() for _ in range(n_envs)]
     rng = np.random.default_rng(seed)
     obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)])
-    open_eps: list[dict[str, list]] = [_empty_episode() for _ in envs]
+    open_eps: list[dict[str, list]] = [{} for _ in envs]
     done_eps: list[list[dict[str, list]]] = [[] for _ in envs]
     stored = np.zeros(n_envs, dtype=np.int64)
     with progress(total=n_envs * quota, desc=desc or f"collect {env_id}", unit="step") as bar:
@@ -68,19 +73,19 @@ def collect(
             actions = np.asarray(policy.act(obs[active], rng), dtype=np.float32)
             for a, i in zip(actions, active):
                 env = envs[i]
-                qpos, qvel = _snapshot(env)
+                state = _snapshot(env)
                 next_obs, reward, terminated, truncated, _ = env.step(a)
                 ep = open_eps[i]
                 for key, value in (("observations", obs[i].copy()), ("actions", a),
                                    ("next_observations", next_obs), ("rewards", reward),
                                    ("terminals", terminated), ("timeouts", truncated),
-                                   ("infos/qpos", qpos), ("infos/qvel", qvel)):
-                    ep[key].append(value)
+                                   *state.items()):
+                    ep.setdefault(key, []).append(value)
                 if terminated or truncated:
                     done_eps[i].append(ep)
                     stored[i] += len(ep["rewards"])
                     bar.update(len(ep["rewards"]))
-                    open_eps[i] = _empty_episode()
+                    open_eps[i] = {}
                     next_obs, _ = env.reset()
                 obs[i] = next_obs
     for env in envs:
@@ -90,12 +95,6 @@ def collect(
            for key in episodes[0]}
     out["timeouts"][-1] = not out["terminals"][-1]
     return _cast(out)
-
-
-def _empty_episode() -> dict[str, list]:
-    keys = ("observations", "actions", "next_observations", "rewards", "terminals", "timeouts",
-            "infos/qpos", "infos/qvel")
-    return {k: [] for k in keys}
 
 
 def _cast(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -1,22 +1,28 @@
 """Gymnasium envs that step inside a learned dynamics model.
 
-``import dreamenv`` registers them (this module imports only Gymnasium, so that is cheap); the
-env classes live in :mod:`dreamenv.envs.dream_env` (single) and :mod:`dreamenv.envs.vector`
-(natively batched) and are imported by ``gym.make`` / ``gym.make_vec`` on first use.
+``import dreamenv`` registers them (this module imports only Gymnasium and the task records, so
+that is cheap); the env classes live in :mod:`dreamenv.envs.dream_env` (single) and
+:mod:`dreamenv.envs.vector` (natively batched) and are imported by ``gym.make`` /
+``gym.make_vec`` on first use.
 
-======================  ==========================================================
-id                      what it is
-======================  ==========================================================
-``DyDiff-Hopper``       Hopper-v5 simulated by the shipped diffusion model
-======================  ==========================================================
+==========================  ==============================================================
+id                          what it is
+==========================  ==============================================================
+``DyDiff-Hopper``           Hopper-v5 simulated by the shipped diffusion model
+``DyDiff-Walker2d``         Walker2d-v5 (``model=DIR`` until a model ships for it)
+``DyDiff-HalfCheetah``      HalfCheetah-v5 (``model=DIR`` until a model ships for it)
+``DyDiff``                  ``model=DIR``: the env any checkpoint learned (bring your own data)
+==========================  ==============================================================
 """
 
 from __future__ import annotations
 
 import gymnasium as gym
 
-ENV_IDS = {"DyDiff-Hopper": "hopper"}
-MAX_EPISODE_STEPS = 1000
+from dreamenv.tasks import TASKS
+
+ENV_IDS = {f"DyDiff-{task.title}": name for name, task in TASKS.items()}
+GENERIC_ENV_ID = "DyDiff"
 
 
 def register_envs() -> None:
@@ -26,4 +32,15 @@ def register_envs() -> None:
             continue
         gym.register(env_id, entry_point="dreamenv.envs.dream_env:DreamEnv",
                      vector_entry_point="dreamenv.envs.vector:DreamVectorEnv",
-                     max_episode_steps=MAX_EPISODE_STEPS, kwargs={"task": task})
+                     max_episode_steps=TASKS[task].max_episode_steps, kwargs={"task": task})
+    if GENERIC_ENV_ID not in gym.registry:
+        gym.register(GENERIC_ENV_ID, entry_point="dreamenv.envs.dream_env:make_learned_env",
+                     vector_entry_point="dreamenv.envs.vector:DreamVectorEnv",
+                     kwargs={"task": None})
+
+
+def dream_env_id(task: str) -> str:
+    """The registered id of a task's learned env: ``dream_env_id("hopper") == "DyDiff-Hopper"``."""
+    from dreamenv.tasks import get_task
+
+    return f"DyDiff-{get_task(task).title}"

@@ -26,42 +26,56 @@ import numpy as np
 import torch
 
 from dreamenv.models import CheckpointError, DiffusionDynamics, load_checkpoint, pretrained_path
+from dreamenv.models.checkpoint import read_config
 from dreamenv.models.history import History
 from dreamenv.models.interface import DynamicsModel
 from dreamenv.models.noise import RowNoise
-from dreamenv.models.termination import TerminationFn, termination_for
-from dreamenv.tasks import task_for_env
+from dreamenv.tasks import Locomotion, Task, TerminationFn
 
 KEY_HIGH = 2**63  # row stream keys are drawn in [0, 2^63) from the row's np_random
 
 
-def load_dynamics(model: object, env_id: str) -> tuple[DynamicsModel, TerminationFn, dict]:
+def load_dynamics(model: object, task: Task) -> tuple[DynamicsModel, TerminationFn, dict]:
     """The model an env steps in, its termination rule and its checkpoint config (``{}`` for a
     model object). ``model`` is ``None`` (the shipped model for the task), a checkpoint
     directory, or a model object with ``predict``."""
     if model is None:
-        model = pretrained_path(task_for_env(env_id).name)
+        model = pretrained_path(task.name)
+        if not (model / "config.json").is_file():
+            raise CheckpointError(f"no model ships for {task.name} yet: pass model=DIR, a "
+                                  f"checkpoint trained with `dreamenv train --dataset "
+                                  f"{task.name}-medium --out DIR`")
     if isinstance(model, (str, Path)):
         path = Path(model).resolve()
         stamps = tuple(p.stat().st_mtime_ns if p.exists() else 0
                        for p in (path / "config.json", path / "model.safetensors"))
-        return _load_cached(str(path), stamps, env_id)
+        return _load_cached(str(path), stamps, task)
     if not callable(getattr(model, "predict", None)):
         raise ValueError(f"model must be a checkpoint directory or a dynamics model with "
                          f"predict(), got {type(model).__name__}")
-    return model, termination_for(env_id), {}  # type: ignore[return-value]
+    return model, task.termination(), {}  # type: ignore[return-value]
+
+
+def checkpoint_env_id(model: object) -> str:
+    """The env a checkpoint directory was trained on (what ``gym.make("DyDiff", model=DIR)``
+    becomes)."""
+    if not isinstance(model, (str, Path)):
+        raise ValueError("the generic DyDiff env needs model=DIR, a checkpoint directory (its "
+                         "config says which env it learned); pass task=NAME for a model object")
+    config = read_config(Path(model))
+    return str(config.get("env_id"))
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str, stamps: tuple, env_id: str
+def _load_cached(path: str, stamps: tuple, task: Task
                  ) -> tuple[DynamicsModel, TerminationFn, dict]:
     """Envs share a loaded checkpoint (inference only reads it); a rewritten file reloads."""
-    model, learned, config = load_checkpoint(path, env_id)
+    model, learned, config = load_checkpoint(path, task.env_id)
     if not callable(getattr(model, "predict", None)):
         raise CheckpointError(f"{path}: a {model.kind} model denoises whole trajectories and "
                               "cannot step an env; use it with `dreamenv rollouts`, or give "
                               "the env a diffusion or ensemble checkpoint")
-    return model, termination_for(env_id, learned), config
+    return model, task.termination(learned), config
 
 
 @dataclass
@@ -72,9 +86,9 @@ class StepBatch:
     reward: np.ndarray  # (N,)
     terminated: np.ndarray  # (N,) bool
     uncertainty: np.ndarray  # (N,)
-    x_velocity: np.ndarray  # (N,)
-    x_position: np.ndarray  # (N,)
     diverged: np.ndarray  # (N,) bool: the model produced NaN/inf; the row was ended
+    x_position: np.ndarray  # (N,) integrated from the x velocity (0 for a task without a body)
+    body_info: dict[str, np.ndarray]  # the real env's step info keys the task defines, (N,) each
 
 
 class ImaginedBatch:
@@ -89,14 +103,15 @@ class ImaginedBatch:
         predict_kwargs: extra ``predict`` arguments (denoising steps, history noise, precision,
             sampling temperature).
         dt: seconds per step, to integrate the x position from the predicted x velocity.
-        x_velocity_index: where the x velocity sits in the observation.
+        body: the task's locomotion layout (x velocity, reward terms), or ``None``.
     """
 
     def __init__(self, model: DynamicsModel, termination: TerminationFn, num_rows: int,
-                 history: int | None, predict_kwargs: dict, dt: float, x_velocity_index: int):
+                 history: int | None, predict_kwargs: dict, dt: float,
+                 body: Locomotion | None = None):
         self.model, self.termination = model, termination
         self.num_rows, self.predict_kwargs = num_rows, predict_kwargs
-        self.dt, self.x_velocity_index = dt, x_velocity_index
+        self.dt, self.body = dt, body
         length = model.history_len
         history = length if history is None else int(history)
         if not 0 <= history <= length:
@@ -140,13 +155,17 @@ class ImaginedBatch:
         self.window = self.window.push(action, next_state)
         if self.hidden_tokens:
             self.window.valid[:, : self.hidden_tokens] = False
-        x_velocity = obs[:, self.x_velocity_index]
-        self.x_position = self.x_position + self.dt * x_velocity
         terminated = np.asarray(self.termination(obs), dtype=bool) | diverged
         uncertainty = np.nan_to_num(pred.uncertainty.numpy().astype(np.float64), nan=0.0,
                                     posinf=0.0)
-        return StepBatch(obs, reward, terminated, uncertainty, x_velocity,
-                         self.x_position.copy(), diverged)
+        body_info = {}
+        if self.body is not None:
+            x_velocity = obs[:, self.body.x_velocity_index]
+            self.x_position = self.x_position + self.dt * x_velocity
+            body_info = {"x_velocity": x_velocity,
+                         **self.body.reward_terms(obs, actions, terminated)}
+        return StepBatch(obs, reward, terminated, uncertainty, diverged,
+                         self.x_position.copy(), body_info)
 
 
 AUTO_BFLOAT16_ROWS = 32

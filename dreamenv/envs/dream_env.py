@@ -1,4 +1,5 @@
-"""``DyDiff-Hopper``: a Gymnasium env whose every step is sampled from a learned dynamics model."""
+"""The DyDiff envs (``DyDiff-Hopper``, ...): Gymnasium envs whose every step is sampled from a
+learned dynamics model."""
 
 from __future__ import annotations
 
@@ -7,29 +8,30 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from dreamenv.envs.core import (KEY_HIGH, ImaginedBatch, StepBatch, load_dynamics,
-                                predict_options, validate_actions)
+from dreamenv.envs.core import (KEY_HIGH, ImaginedBatch, StepBatch, checkpoint_env_id,
+                                load_dynamics, predict_options, validate_actions)
 from dreamenv.envs.real import RealBody
 from dreamenv.envs.starts import DatasetStarts, Start
 from dreamenv.models.history import History
-from dreamenv.tasks import TASKS
+from dreamenv.tasks import Task, get_task, task_for_env
 
 
 class DreamSetup:
     """What the single and the vector env share: the real body (spaces, resets, renderer), the
     model and its options, the start distribution, and per-row info."""
 
-    def _setup(self, task: str, num_rows: int, model: object, denoising_steps: int | None,
-               history: int | None, history_noise: float | None, precision: str | None,
-               start: str | Start, dataset: str | None, render_mode: str | None, width: int,
-               height: int, sampling_temperature: float | None = None) -> None:
-        if task not in TASKS:
-            raise ValueError(f"unknown task {task!r}; dreamenv knows {sorted(TASKS)}")
+    def _setup(self, task: str | Task | None, num_rows: int, model: object,
+               denoising_steps: int | None, history: int | None, history_noise: float | None,
+               precision: str | None, start: str | Start, dataset: str | None,
+               render_mode: str | None, width: int, height: int,
+               sampling_temperature: float | None = None) -> None:
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        self.task = TASKS[task]
-        self.real = RealBody(self.task.env_id, render_mode, width, height)
-        self.dynamics, termination, config = load_dynamics(model, self.task.env_id)
+        if task is None:  # the generic env: whatever env the checkpoint learned
+            task = task_for_env(checkpoint_env_id(model), generic=True)
+        self.task = task if isinstance(task, Task) else get_task(task)
+        self.dynamics, termination, config = load_dynamics(model, self.task)
+        self.real = RealBody(self.task, render_mode, width, height)
         obs_dim = self.real.observation_space.shape[0]
         act_dim = self.real.action_space.shape[0]
         if (self.dynamics.state_dim, self.dynamics.action_dim) != (obs_dim, act_dim):
@@ -39,7 +41,10 @@ class DreamSetup:
         options = predict_options(self.dynamics, num_rows, denoising_steps, history_noise,
                                   precision, sampling_temperature)
         self.core = ImaginedBatch(self.dynamics, termination, num_rows, history, options,
-                                  self.real.dt, x_velocity_index=self.real.nq - 1)
+                                  self.real.dt, self.task.body)
+        self.termination_rule = (self.task.rule if self.task.known else
+                                 "learned: the model's termination head (no task module "
+                                 f"for {self.task.env_id})")
         try:
             self.start = Start(start)
         except ValueError:
@@ -53,6 +58,7 @@ class DreamSetup:
             self.dataset_starts = DatasetStarts(dataset, self.dynamics.history_len,
                                                 self.task.env_id)
         self.render_mode = render_mode
+        self.obs_dtype = self.real.observation_space.dtype  # float64 for MuJoCo, float32 often
         self.low = self.real.action_space.low.astype(np.float64)
         self.high = self.real.action_space.high.astype(np.float64)
 
@@ -74,41 +80,61 @@ class DreamSetup:
             obs, x = self.real.reset_state(rng)
         return obs, x, past, int(rng.integers(KEY_HIGH))
 
-    def _reset_info(self, obs: np.ndarray, x: float) -> dict:
-        return {"x_position": x, "z_distance_from_origin": obs[0] - self.real.z_origin}
-
-    def _step_info(self, out: StepBatch, row: int) -> dict:
-        return {"x_position": out.x_position[row], "x_velocity": out.x_velocity[row],
-                "z_distance_from_origin": out.obs[row, 0] - self.real.z_origin,
-                "uncertainty": out.uncertainty[row], "model_diverged": bool(out.diverged[row])}
+    def _infos(self, obs: np.ndarray, x_position: np.ndarray, out: StepBatch | None = None
+               ) -> dict[str, np.ndarray]:
+        """Info arrays ``(N,)`` for observations ``obs`` ``(N, S)``: the real env's keys the task
+        defines (x position, torso height over its start, x velocity and reward terms), and on a
+        step the model's uncertainty and whether it diverged."""
+        body, infos = self.task.body, {}
+        if body is not None:
+            infos["x_position"] = x_position
+            if body.height_index is not None:
+                infos["z_distance_from_origin"] = obs[:, body.height_index] - self.real.z_origin
+        if out is not None:
+            infos.update(out.body_info)
+            infos["uncertainty"] = out.uncertainty
+            infos["model_diverged"] = out.diverged
+        return infos
 
 
 class DreamEnv(DreamSetup, gym.Env):
-    """A MuJoCo locomotion task (``DyDiff-Hopper``: Hopper-v5) simulated by a learned model.
+    """A real task simulated by a learned model: ``DyDiff-Hopper``, ``DyDiff-Walker2d``,
+    ``DyDiff-HalfCheetah`` (a task module each, :mod:`dreamenv.tasks`), or ``DyDiff`` with
+    ``model=DIR`` for a model of any other env (bring-your-own data).
 
     Spaces are the real env's: for Hopper, observation ``Box(-inf, inf, (11,), float64)`` =
-    ``qpos[1:]`` (5) + ``clip(qvel, -10, 10)`` (6); action ``Box(-1, 1, (3,), float32)``.
+    ``qpos[1:]`` (5) + ``clip(qvel, -10, 10)`` (6), action ``Box(-1, 1, (3,), float32)``; for
+    Walker2d 17 and 6, HalfCheetah 17 (velocities not clipped) and 6.
 
     Step: the model samples ``(s_{t+1}, r_t)`` from the rolling window of its own past states
     (re-noised at ``history_noise``) and the action; all randomness comes from a stream seeded
     from ``np_random``, so ``reset(seed=s)`` makes the whole episode reproducible.
 
-    * **reward**: the model's predicted reward (it learned Hopper-v5's forward velocity +
-      healthy bonus - control cost).
+    * **reward**: the model's predicted reward (it learned the real env's: for the locomotion
+      tasks forward velocity + healthy bonus (not HalfCheetah) - control cost).
     * **terminated**: the task's own rule on the predicted observation (Hopper-v5: unhealthy when
-      ``z <= 0.7``, ``|angle| >= 0.2`` or any state beyond 100), or a learned head for a task
-      without one; also when the model produced a non-finite value (``info["model_diverged"]``).
-    * **truncated**: by ``TimeLimit`` at ``max_episode_steps`` (1000) when made by ``gym.make``.
-    * **info**: ``x_position`` (integrated from the predicted x velocity), ``x_velocity``,
-      ``z_distance_from_origin``, ``uncertainty`` (the model's own score, see
-      ``Prediction``), ``model_diverged``.
+      ``z <= 0.7``, ``|angle| >= 0.2`` or any state beyond 100; Walker2d-v5: height outside
+      ``(0.8, 2)`` or angle outside ``(-1, 1)``; HalfCheetah-v5: never). An env without a task
+      module uses the model's learned termination head: ``metadata["termination"]`` says
+      which rule ends episodes, and for a learned head so does the reset info's
+      ``termination``. Also terminated when the model produced a
+      non-finite value (``info["model_diverged"]``).
+    * **truncated**: by ``TimeLimit`` at the real env's limit (1000 for the locomotion tasks)
+      when made by ``gym.make``.
+    * **info** (the real env's keys where the task defines them): ``x_position`` (integrated
+      from the predicted x velocity), ``x_velocity``, ``z_distance_from_origin`` (not
+      HalfCheetah), ``reward_forward``, ``reward_ctrl``, ``reward_survive`` (the reward terms
+      recomputed from the imagined state and action; the model predicts the reward itself);
+      always ``uncertainty`` (the model's own score, see ``Prediction``) and
+      ``model_diverged``.
     * **actions** outside the bounds are clipped, as MuJoCo's ctrlrange clips controls; the
       real env's control cost uses the unclipped action, the model saw the clipped one. NaN,
       inf, a wrong shape or a non-numeric action raise ``ValueError``.
 
     Args:
-        task: dreamenv task name (``"hopper"``).
-        model: checkpoint directory or model object; ``None`` loads the shipped model.
+        task: dreamenv task name (``"hopper"``, ``"walker2d"``, ``"halfcheetah"``) or
+            ``None``: the env the checkpoint ``model`` was trained on.
+        model: checkpoint directory or model object; ``None`` loads the task's shipped model.
         denoising_steps: sampling steps, 1..50 (``None``: the model's default, 2).
         history: past transitions the model sees, ``0..history_len`` (``None``: all, 4).
         history_noise: stabilisation noise level of the history (``None``: the model's).
@@ -119,20 +145,20 @@ class DreamEnv(DreamSetup, gym.Env):
             bfloat16, where it halves the cost of a step and changes open-loop accuracy by
             under 2% (benchmarks/model_accuracy.py). Rows of the same precision agree to float
             tolerance however they are batched; pin ``precision`` to compare across widths.
-        start: ``"real"`` (Hopper-v5's reset distribution; ``reset(seed=s)`` returns exactly
-            ``Hopper-v5``'s observation) or ``"dataset"`` (a random dataset state with its
+        start: ``"real"`` (the real env's reset distribution; ``reset(seed=s)`` returns exactly
+            the real env's observation) or ``"dataset"`` (a random dataset state with its
             recorded history, for MBPO-style branched rollouts).
         dataset: dataset name or path for ``start="dataset"`` (default: the model's training
             set).
-        render_mode: ``None`` or ``"rgb_array"`` (the real MuJoCo Hopper posed in the imagined
-            state).
+        render_mode: ``None`` or ``"rgb_array"`` (the real MuJoCo body posed in the imagined
+            state; tasks with a body layout only).
 
     ``reset(options={"initial_obs": obs})`` starts from ``obs`` with an empty history.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 125}
 
-    def __init__(self, task: str = "hopper", model: object = None,
+    def __init__(self, task: str | Task | None = "hopper", model: object = None,
                  denoising_steps: int | None = None, history: int | None = None,
                  history_noise: float | None = None, precision: str = "auto",
                  start: str | Start = Start.REAL, dataset: str | None = None,
@@ -142,7 +168,8 @@ class DreamEnv(DreamSetup, gym.Env):
                     dataset, render_mode, width, height, sampling_temperature)
         self.observation_space = self.real.observation_space
         self.action_space = self.real.action_space
-        self.metadata = {**self.metadata, "render_fps": self.real.render_fps}
+        self.metadata = {**self.metadata, "render_fps": self.real.render_fps,
+                         "termination": self.termination_rule}
         self._obs: np.ndarray | None = None
 
     def reset(self, *, seed: int | None = None, options: dict | None = None
@@ -152,7 +179,10 @@ class DreamEnv(DreamSetup, gym.Env):
         self.core.reset_rows(np.array([0]), obs[None], np.array([x]), np.array([key]),
                              past)
         self._obs = obs
-        return obs.copy(), self._reset_info(obs, x)
+        info = {k: float(v[0]) for k, v in self._infos(obs[None], np.array([x])).items()}
+        if not self.task.known:  # say that episodes end where the learned head says
+            info["termination"] = self.termination_rule
+        return obs.astype(self.obs_dtype), info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self._obs is None:
@@ -160,8 +190,9 @@ class DreamEnv(DreamSetup, gym.Env):
         a = validate_actions(action, self.action_space.shape, self.low, self.high)
         out = self.core.step(a[None])
         self._obs = out.obs[0]
-        return (out.obs[0].copy(), float(out.reward[0]), bool(out.terminated[0]), False,
-                self._step_info(out, 0))
+        info = {k: v[0].item() for k, v in self._infos(out.obs, out.x_position, out).items()}
+        return (out.obs[0].astype(self.obs_dtype), float(out.reward[0]), bool(out.terminated[0]),
+                False, info)
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None or self._obs is None:
@@ -171,3 +202,12 @@ class DreamEnv(DreamSetup, gym.Env):
     def close(self) -> None:
         if hasattr(self, "real"):  # construction may have failed before it existed
             self.real.close()
+
+
+def make_learned_env(model: object = None, **kwargs: Any) -> gym.Env:
+    """The entry point of ``gym.make("DyDiff", model=DIR)``: the env the checkpoint ``DIR``
+    learned (any Gymnasium env with flat Box spaces), truncated at that real env's time limit
+    (a ``TimeLimit`` inside; ``gym.make``'s ``max_episode_steps`` adds a shorter one)."""
+    env = DreamEnv(task=kwargs.pop("task", None), model=model, **kwargs)
+    limit = env.task.max_episode_steps
+    return gym.wrappers.TimeLimit(env, limit) if limit else env

@@ -1,10 +1,8 @@
-"""The real MuJoCo env, used for the few things a dynamics model cannot do by itself.
+"""The real env, used for the few things a dynamics model cannot do by itself.
 
 A DyDiff env never steps the simulator. It borrows the real env's spaces, its reset distribution
-(so ``reset(seed=s)`` gives exactly ``Hopper-v5.reset(seed=s)``'s observation) and its renderer
-(to draw an imagined state). The observation layout is the MuJoCo locomotion one with the current
-x position left out: ``obs = qpos[1:] + clip(qvel)``, so x is integrated from the predicted x
-velocity ``obs[nq - 1]``.
+(so ``reset(seed=s)`` gives exactly the real env's ``reset(seed=s)`` observation) and, for a task
+with a body layout (:class:`~dreamenv.tasks.Locomotion`), its renderer, to draw an imagined state.
 """
 
 from __future__ import annotations
@@ -12,39 +10,53 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
+from dreamenv.tasks import Task
+
 
 class RealBody:
-    """A real env of ``env_id`` and what the DyDiff envs take from it.
+    """A real env of ``task`` and what the DyDiff envs take from it.
 
     Attributes:
         observation_space, action_space: the real env's spaces (same bounds and dtypes).
-        dt: seconds per env step (x position integration, render fps).
-        nq: length of ``qpos``; ``obs[nq - 1]`` is the x velocity.
-        z_origin: initial height, for Hopper's ``z_distance_from_origin`` info.
+        dt: seconds per env step (x position integration, render fps); 1 if the env has none.
+        z_origin: initial torso height, for the ``z_distance_from_origin`` info (0 without).
+        render_fps: the real env's, for videos.
     """
 
-    def __init__(self, env_id: str, render_mode: str | None = None, width: int = 480,
+    def __init__(self, task: Task, render_mode: str | None = None, width: int = 480,
                  height: int = 480):
+        if render_mode is not None and task.body is None:
+            raise ValueError(f"render_mode={render_mode!r}: dreamenv cannot pose the real "
+                             f"{task.env_id} from an observation (no task module for it)")
         kwargs = {"width": width, "height": height} if render_mode else {}
-        self.env = gym.make(env_id, render_mode=render_mode, **kwargs).unwrapped
+        try:
+            self.env = gym.make(task.env_id, render_mode=render_mode, **kwargs).unwrapped
+        except gym.error.Error as e:
+            raise ValueError(f"{task.env_id}: the real env is needed for its spaces and reset "
+                             f"distribution and cannot be made here ({e})") from None
+        for name, space in (("observation", self.env.observation_space),
+                            ("action", self.env.action_space)):
+            if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+                raise ValueError(f"{task.env_id}: {name} space {space} is not a flat Box")
+        self.task = task
         self.observation_space = self.env.observation_space
         self.action_space = self.env.action_space
-        self.dt = float(self.env.dt)
-        self.nq = int(self.env.model.nq)
-        self.z_origin = float(self.env.init_qpos[1])
-        self.render_fps = int(self.env.metadata.get("render_fps", round(1 / self.dt)))
+        self.dt = float(getattr(self.env, "dt", 1.0))
+        init_qpos = getattr(self.env, "init_qpos", None)
+        self.z_origin = float(init_qpos[1]) if task.body is not None else 0.0
+        fps = self.env.metadata.get("render_fps") or round(1 / self.dt)
+        self.render_fps = int(fps)
 
     def reset_state(self, rng: np.random.Generator) -> tuple[np.ndarray, float]:
         """The real env's own reset with ``rng``: ``(obs (S,) float64, x position)``."""
         self.env.np_random = rng
-        obs = self.env.reset_model()
-        return np.asarray(obs, dtype=np.float64), float(self.env.data.qpos[0])
+        obs, _ = self.env.reset()
+        x = float(self.env.data.qpos[0]) if self.task.body is not None else 0.0
+        return np.asarray(obs, dtype=np.float64), x
 
     def render(self, obs: np.ndarray, x_position: float) -> np.ndarray | None:
         """Draw the state ``obs`` at ``x_position`` with the real model's renderer."""
-        obs = np.asarray(obs, dtype=np.float64)
-        qpos = np.concatenate([[x_position], obs[: self.nq - 1]])
-        self.env.set_state(qpos, obs[self.nq - 1:])
+        self.env.set_state(*self.task.body.pose(obs, x_position))
         return self.env.render()
 
     def close(self) -> None:

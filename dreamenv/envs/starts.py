@@ -31,12 +31,17 @@ class DatasetStarts:
 
     def __init__(self, dataset: str | Path, history_len: int, env_id: str):
         from dreamenv.datasets.recipes import RECIPES, dataset_path
+        from dreamenv.training.common import load_training_dataset, looks_like_minari_id
 
         path = Path(dataset_path(str(dataset)) if str(dataset) in RECIPES else dataset)
-        if not path.is_file():
+        if str(dataset) not in RECIPES and not path.is_file() and looks_like_minari_id(
+                str(dataset)):
+            data = load_training_dataset(str(dataset))[0]  # a local Minari dataset
+        elif not path.is_file():
             raise DatasetError(f"{path}: dataset for start='dataset' not found; make it with "
                                f"`dreamenv data make {dataset}`")
-        data = load_hdf5(path)
+        else:
+            data = load_hdf5(path)
         if data.metadata.get("env_id") not in (None, env_id):
             raise DatasetError(f"{path}: dataset of {data.metadata.get('env_id')!r}, the env "
                                f"is {env_id!r}")

@@ -1,5 +1,5 @@
-"""The natively batched ``DyDiff-Hopper``: ``gym.make_vec("DyDiff-Hopper", num_envs=N)`` steps all
-N envs with one model call.
+"""The natively batched DyDiff envs: ``gym.make_vec("DyDiff-Hopper", num_envs=N)`` (or any other
+DyDiff id) steps all N envs with one model call.
 
 Row ``i`` behaves exactly like a single :class:`~dreamenv.envs.dream_env.DreamEnv` reset with seed
 ``seed + i``: each row has its own ``np_random`` and its own noise stream, so the result does not
@@ -21,6 +21,7 @@ from dreamenv.envs.core import validate_actions
 from dreamenv.envs.dream_env import DreamSetup
 from dreamenv.envs.starts import Start
 from dreamenv.models.history import History
+from dreamenv.tasks import Task
 
 
 class DreamVectorEnv(DreamSetup, VectorEnv):
@@ -28,7 +29,8 @@ class DreamVectorEnv(DreamSetup, VectorEnv):
     step after a row ends resets that row (its action is ignored; reward 0, not done).
 
     Spaces, reward, termination, info and arguments are :class:`DreamEnv`'s, batched; truncation
-    happens here at ``max_episode_steps`` (``gym.make_vec`` adds no ``TimeLimit``). ``info`` is a
+    happens here at ``max_episode_steps`` (``None``: the real env's limit; ``gym.make_vec`` adds
+    no ``TimeLimit``). ``info`` is a
     dict of arrays with Gymnasium's ``_key`` masks. ``reset(seed=s)`` seeds row ``i`` with
     ``s + i``; ``reset()`` keeps every row's random stream, as a Gymnasium env does;
     ``options={"initial_obs": (N, S) array}`` starts every row from given states.
@@ -37,7 +39,8 @@ class DreamVectorEnv(DreamSetup, VectorEnv):
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["rgb_array"],
                 "render_fps": 125}
 
-    def __init__(self, num_envs: int = 1, task: str = "hopper", max_episode_steps: int = 1000,
+    def __init__(self, num_envs: int = 1, task: str | Task | None = "hopper",
+                 max_episode_steps: int | None = None,
                  model: object = None, denoising_steps: int | None = None,
                  history: int | None = None, history_noise: float | None = None,
                  precision: str = "auto", start: str | Start = Start.REAL,
@@ -48,14 +51,16 @@ class DreamVectorEnv(DreamSetup, VectorEnv):
         if max_episode_steps is not None and int(max_episode_steps) < 1:
             raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
         self.num_envs = int(num_envs)
-        self.max_episode_steps = max_episode_steps
         self._setup(task, self.num_envs, model, denoising_steps, history, history_noise,
                     precision, start, dataset, render_mode, width, height, sampling_temperature)
+        self.max_episode_steps = (self.task.max_episode_steps if max_episode_steps is None
+                                  else int(max_episode_steps))
         self.single_observation_space = self.real.observation_space
         self.single_action_space = self.real.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self.metadata = {**self.metadata, "render_fps": self.real.render_fps}
+        self.metadata = {**self.metadata, "render_fps": self.real.render_fps,
+                         "termination": self.termination_rule}
         self._rngs: list[np.random.Generator] = []
         self._elapsed = np.zeros(self.num_envs, dtype=np.int64)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
@@ -98,12 +103,11 @@ class DreamVectorEnv(DreamSetup, VectorEnv):
         if self._obs is None:
             self._obs = np.zeros(self.observation_space.shape)
         self._obs[rows] = obs
-        infos = {"x_position": self.core.x_position.copy(),
-                 "z_distance_from_origin": self._obs[:, 0] - self.real.z_origin}
+        infos = self._infos(self._obs, self.core.x_position.copy())
         mask = np.zeros(self.num_envs, dtype=bool)
         mask[rows] = True
         infos.update({f"_{k}": mask.copy() for k in list(infos)})
-        return self._obs.copy(), infos
+        return self._obs.astype(self.obs_dtype), infos
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         if self._obs is None:
@@ -118,19 +122,17 @@ class DreamVectorEnv(DreamSetup, VectorEnv):
             truncated = (self._elapsed >= self.max_episode_steps) & stepped
         reward = np.where(stepped, out.reward, 0.0)
         self._obs = out.obs
-        infos = {"x_position": out.x_position, "x_velocity": out.x_velocity,
-                 "z_distance_from_origin": out.obs[:, 0] - self.real.z_origin,
-                 "uncertainty": out.uncertainty, "model_diverged": out.diverged}
+        infos = self._infos(out.obs, out.x_position, out)
         infos.update({f"_{k}": stepped.copy() for k in list(infos)})
         resetting = np.flatnonzero(self._autoreset)
         if len(resetting):
             obs, reset_infos = self._reset_rows(resetting)
             self._elapsed[resetting] = 0
-            for key in ("x_position", "z_distance_from_origin"):
+            for key in [k for k in reset_infos if not k.startswith("_")]:
                 infos[key] = np.where(self._autoreset, reset_infos[key], infos[key])
                 infos[f"_{key}"][:] = True
         self._autoreset = terminated | truncated
-        return self._obs.copy(), reward, terminated, truncated, infos
+        return self._obs.astype(self.obs_dtype), reward, terminated, truncated, infos
 
     def end_episodes(self, rows: np.ndarray) -> None:
         """Treat ``rows`` (a bool mask) as ended by the last step, so the next step autoresets

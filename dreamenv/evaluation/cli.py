@@ -41,9 +41,9 @@ def cmd_falls(args: argparse.Namespace) -> None:
     from dreamenv.evaluation.policies import load_policy
 
     for spec in args.policies:
-        label, policy = load_policy(spec)
+        label, policy = load_policy(spec, args.task)
         report = diagnose(policy, args.model, episodes=args.episodes, seed=args.seed,
-                          draws=args.draws)
+                          draws=args.draws, task=args.task)
         write_report(report, args.out, label)
         closed = report["closed_loop"]
         print(f"{label}: real falls {report['real_falls']}/{args.episodes}, one-step fall "
@@ -98,6 +98,7 @@ def add_fidelity_commands(commands: argparse._SubParsersAction,
     p.add_argument("--model", help="checkpoint directory (default: the shipped model)")
     p.add_argument("--episodes", type=_positive_int, default=10)
     p.add_argument("--draws", type=_positive_int, default=8, help="one-step samples per state")
+    p.add_argument("--task", default="hopper", choices=sorted(TASKS))
     p.add_argument("--seed", type=int, default=0, help="episode k starts from seed + k")
     p.set_defaults(func=cmd_falls)
 

@@ -20,9 +20,10 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-import dreamenv  # noqa: F401  (registers DyDiff-Hopper)
+import dreamenv  # noqa: F401  (registers the DyDiff envs)
 from dreamenv._atomic import atomic_path
 from dreamenv._progress import progress
+from dreamenv.envs import dream_env_id
 from dreamenv.tasks import TASKS
 
 HORIZONS = (1, 10, 25, 50, 100, 200, 500, 1000)
@@ -107,7 +108,7 @@ def compare_policies(policies: dict[str, object], episodes: int = 5, seed: int =
                      env_kwargs: dict | None = None) -> dict:
     """Seed-matched returns of every policy in the learned and the real env, and the metrics."""
     env_id = TASKS[task].env_id
-    learned_env = gym.make_vec("DyDiff-Hopper", num_envs=episodes, model=model,
+    learned_env = gym.make_vec(dream_env_id(task), num_envs=episodes, model=model,
                                max_episode_steps=max_steps, **(env_kwargs or {}))
     real_env = gym.make_vec(env_id, num_envs=episodes, vectorization_mode="sync",
                             max_episode_steps=max_steps)

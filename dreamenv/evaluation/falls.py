@@ -3,9 +3,10 @@ real episodes of one policy.
 
 Shapes: ``K`` episodes, ``T`` steps, ``S`` state size; ``N`` transitions of all episodes together.
 
-The termination rule is exact (Hopper-v5's own health check on the imagined state), so every
-wrong fall or missed fall comes from the imagined *state*: its height ``z = obs[0]`` and torso
-angle ``obs[1]`` relative to the thresholds. Four measurements, from local to global:
+The termination rule is exact (the task's own health check on the imagined state, e.g.
+Hopper-v5's), so every wrong fall or missed fall comes from the imagined *state*: its height
+``z = obs[0]`` and torso angle ``obs[1]`` relative to the thresholds (tasks whose body can fall:
+Hopper, Walker2d). Four measurements, from local to global:
 
 1. **one step**: from every real state with its real history and the real action, ``draws``
    model samples of the next state. Their error in ``z`` and angle (bias and spread), binned by
@@ -13,8 +14,8 @@ angle ``obs[1]`` relative to the thresholds. Four measurements, from local to gl
    on the real falling transition (fall recall) and on every other transition (the false-fall
    hazard per step: a hazard ``h`` over 1000 steps falls a steady gait with probability
    ``1 - (1 - h)^1000``);
-2. **health margin**: how close the real states come to the thresholds (``z - 0.7`` and
-   ``0.2 - |angle|``), against the model's one-step spread;
+2. **health margin**: how close the real states come to the thresholds (for Hopper ``z - 0.7``
+   and ``0.2 - |angle|``), against the model's one-step spread;
 3. **k steps, open loop**: from ``k`` steps before the real fall, replaying the real actions,
    does the imagined trajectory fall by the real fall step? And from states of episodes that do
    not fall, does it fall within ``k`` steps?
@@ -39,12 +40,12 @@ from dreamenv._atomic import atomic_path
 from dreamenv.evaluation.compare import as_policy, run_matched
 from dreamenv.models import load_checkpoint, pretrained_path
 from dreamenv.models.history import dataset_windows
-from dreamenv.models.termination import hopper_terminated
+from dreamenv.envs import dream_env_id
+from dreamenv.tasks import Locomotion, Task, get_task
 
 STEPS_TO_FALL_BINS = ((1, 1), (2, 5), (6, 20), (21, 100), (101, None))
 HORIZONS = (1, 5, 10, 25, 50, 100)
 NOISE_LEVELS = (0.0, 0.001, 0.003, 0.01, 0.03)  # per-step kicks, in units of each dim's spread
-Z_MIN, ANGLE_MAX = 0.7, 0.2  # Hopper-v5's healthy_z_range[0] and healthy_angle_range[1]
 
 
 def real_episodes(policy: object, episodes: int, seed: int, max_steps: int,
@@ -129,7 +130,7 @@ def noise_floor(policy: object, state_std: np.ndarray, levels: tuple[float, ...]
 
 
 def open_loop_falls(model: object, data: dict[str, np.ndarray], starts: np.ndarray,
-                    horizon: int, seed: int = 0) -> np.ndarray:
+                    horizon: int, seed: int = 0, task: str = "hopper") -> np.ndarray:
     """From each row in ``starts``, replay that episode's real actions for ``horizon`` steps (or
     to its end): ``(len(starts),)`` bool, whether the imagined trajectory fell on the way."""
     history = dataset_windows(data["obs"].astype(np.float32), data["actions"], data["start"],
@@ -141,19 +142,28 @@ def open_loop_falls(model: object, data: dict[str, np.ndarray], starts: np.ndarr
         rows = np.where(k < steps, starts + k, starts)
         action = torch.as_tensor(data["actions"][rows])
         pred = model.predict(history, action, generator)
-        fell |= hopper_terminated(pred.next_state.numpy()) & (k < steps)
+        fell |= get_task(task).terminated(pred.next_state.numpy()) & (k < steps)
         history = history.push(action, pred.next_state.nan_to_num(0.0, 1e3, -1e3))
     return fell
 
 
+def _falling_task(task: str) -> Task:
+    found = get_task(task)
+    if found.body is None or found.body.healthy_z is None:
+        raise ValueError(f"{found.env_id} cannot fall: no falls to diagnose")
+    return found
+
+
 def diagnose(policy: object, model: object = None, episodes: int = 10, seed: int = 0,
-             max_steps: int = 1000, draws: int = 8) -> dict:
+             max_steps: int = 1000, draws: int = 8, task: str = "hopper") -> dict:
     """All five measurements (module docstring) for one policy; JSON-ready."""
+    body = _falling_task(task).body
+    env_id = get_task(task).env_id
     if model is None or isinstance(model, (str, Path)):
-        model = load_checkpoint(model or pretrained_path("hopper"))[0]
-    data = real_episodes(policy, episodes, seed, max_steps)
+        model = load_checkpoint(model or pretrained_path(task), env_id)[0]
+    data = real_episodes(policy, episodes, seed, max_steps, env_id)
     samples = one_step(model, data, draws, seed)  # (N, draws, S)
-    falls_pred = hopper_terminated(samples.reshape(-1, samples.shape[-1])).reshape(
+    falls_pred = get_task(task).terminated(samples.reshape(-1, samples.shape[-1])).reshape(
         samples.shape[:2]).mean(1)  # (N,) probability that a sample trips the rule
     terminal = data["terminal"]
     fell_eps = np.unique(data["episode"][terminal])
@@ -200,14 +210,13 @@ def diagnose(policy: object, model: object = None, episodes: int = 10, seed: int
 
     # 2. What the termination rule sees: how close real states come to the thresholds.
     real_next = data["next_obs"]
-    report["real_reason"] = {
-        "z": int((terminal & (real_next[:, 0] <= Z_MIN)).sum()),
-        "angle": int((terminal & (np.abs(real_next[:, 1]) >= ANGLE_MAX)).sum())}
+    fallen = body.fallen_by(real_next)
+    report["real_reason"] = {k: int((terminal & hit).sum()) for k, hit in fallen.items()}
     steady = ~terminal
+    margin = body.health_margin(real_next[steady])
     report["health_margin"] = {
-        "z_min_margin_q01": float(np.quantile(real_next[steady, 0] - Z_MIN, 0.01)),
-        "angle_min_margin_q01": float(np.quantile(ANGLE_MAX - np.abs(real_next[steady, 1]),
-                                                  0.01)),
+        "z_min_margin_q01": float(np.quantile(margin["z"], 0.01)),
+        "angle_min_margin_q01": float(np.quantile(margin["angle"], 0.01)),
         "one_step_angle_spread": float(err[steady][..., 1].std(1).mean()),
         "one_step_z_spread": float(err[steady][..., 0].std(1).mean())}
 
@@ -221,26 +230,29 @@ def diagnose(policy: object, model: object = None, episodes: int = 10, seed: int
         before = fall_rows - (k - 1)
         before = before[before >= data["start"][fall_rows]]
         if len(before):
-            entry["fall_recall"] = float(open_loop_falls(model, data, before, k, seed).mean())
+            entry["fall_recall"] = float(
+                open_loop_falls(model, data, before, k, seed, task).mean())
         starts = steady_rows[data["steps_left"][steady_rows] >= k]
         if len(starts):
             starts = rng.choice(starts, min(256, len(starts)), replace=False)
-            entry["false_fall_rate"] = float(open_loop_falls(model, data, starts, k, seed).mean())
+            entry["false_fall_rate"] = float(
+                open_loop_falls(model, data, starts, k, seed, task).mean())
         report["open_loop"][k] = entry
 
     # 4. Closed loop, seed-matched: lengths and where the trajectories part.
-    real_env = gym.make_vec("Hopper-v5", num_envs=episodes, vectorization_mode="sync",
+    real_env = gym.make_vec(env_id, num_envs=episodes, vectorization_mode="sync",
                             max_episode_steps=max_steps)
-    learned_env = gym.make_vec("DyDiff-Hopper", num_envs=episodes, model=model,
+    learned_env = gym.make_vec(dream_env_id(task), num_envs=episodes, model=model,
                                max_episode_steps=max_steps, precision="float32")
     _, real_len, real_states = run_matched(real_env, policy, seed, max_steps)
     _, learned_len, learned_states = run_matched(learned_env, policy, seed, max_steps)
     dist = np.sqrt(np.mean(((learned_states - real_states) / std) ** 2, axis=2))  # (K, T+1)
     parted = [int(np.argmax(row > 1.0)) if (row > 1.0).any() else None for row in dist]
     report["closed_loop"] = {"real_lengths": real_len.tolist(),
-                             "real_end_reason": _end_reasons(real_states, real_len, max_steps),
+                             "real_end_reason": _end_reasons(real_states, real_len, max_steps,
+                                                             body),
                              "learned_end_reason": _end_reasons(learned_states, learned_len,
-                                                                max_steps),
+                                                                max_steps, body),
                              "learned_lengths": learned_len.tolist(),
                              "parting_step": parted,
                              "learned_max_abs_angle": np.nanmax(
@@ -253,7 +265,10 @@ def diagnose(policy: object, model: object = None, episodes: int = 10, seed: int
                                                                np.abs(learned_states[..., 1]))}
     # 5. The noise floor: the real env's falls under per-step kicks of the model's size.
     report["noise_floor"] = noise_floor(policy, std, episodes=episodes, seed=seed,
-                                        max_steps=max_steps)
+                                        max_steps=max_steps, env_id=env_id)
+    report["health_limits"] = {name: [v for v in limits if np.isfinite(v)]
+                               for name, limits in (("z", body.healthy_z),
+                                                    ("angle", body.healthy_angle))}
     first = data["episode"] == 0
     # The real trace is the episode the one-step samples were taken along (a batched policy
     # call rounds differently from a single one, so the closed-loop real runs part from it
@@ -265,7 +280,8 @@ def diagnose(policy: object, model: object = None, episodes: int = 10, seed: int
     return report
 
 
-def _end_reasons(states: np.ndarray, lengths: np.ndarray, max_steps: int) -> list[str]:
+def _end_reasons(states: np.ndarray, lengths: np.ndarray, max_steps: int,
+                 body: Locomotion) -> list[str]:
     """Per episode: which rule ended it (``z``, ``angle``, ``z+angle``, ``other``), or
     ``time limit``."""
     reasons = []
@@ -273,9 +289,7 @@ def _end_reasons(states: np.ndarray, lengths: np.ndarray, max_steps: int) -> lis
         if n >= max_steps:
             reasons.append("time limit")
             continue
-        z, angle = row[n, 0], row[n, 1]
-        parts = [name for name, hit in (("z", z <= Z_MIN), ("angle", abs(angle) >= ANGLE_MAX))
-                 if hit]
+        parts = [name for name, hit in body.fallen_by(row[n][None]).items() if hit[0]]
         reasons.append("+".join(parts) or "other")
     return reasons
 
@@ -304,8 +318,9 @@ def write_report(report: dict, out_dir: str | Path, label: str) -> Path:
     axes.append(fig.add_subplot(grid[1], sharex=axes[0]))
     real, learned = np.asarray(trace["real"]), np.asarray(trace["learned"])
     one = np.asarray(trace["one_step"])  # (T, draws, 2)
+    limits_of = report["health_limits"]
     for i, (ax, name, limits) in enumerate(zip(axes, ("height z", "torso angle"),
-                                               ((Z_MIN,), (-ANGLE_MAX, ANGLE_MAX)))):
+                                               (limits_of["z"], limits_of["angle"]))):
         t = np.arange(1, len(one) + 1)
         ax.fill_between(t, one[:, :, i].min(1), one[:, :, i].max(1), color="C1", alpha=0.3,
                         label="model, one step from the real state (range of samples)")

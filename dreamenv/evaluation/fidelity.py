@@ -28,11 +28,13 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-import dreamenv  # noqa: F401  (registers DyDiff-Hopper)
+import dreamenv  # noqa: F401  (registers the DyDiff envs)
 from dreamenv._atomic import atomic_path
 from dreamenv._progress import progress
+from dreamenv.envs import dream_env_id
 from dreamenv.evaluation.compare import rank_metrics
 from dreamenv.evaluation.family import Family
+from dreamenv.tasks import task_for_env
 
 TARGETS = {"spearman": 0.9, "regret@1": 0.1, "relative_return_error_median": 0.15,
            "fall_fraction_gap_max": 0.2}
@@ -153,8 +155,8 @@ def learned_episodes(family: Family, model: object = None, env_kwargs: dict | No
     alone.
     """
     p, k = len(family.policies), family.episodes
-    env = gym.make_vec("DyDiff-Hopper", num_envs=p * k, model=model,
-                       max_episode_steps=family.max_steps, **(env_kwargs or {}))
+    env = gym.make_vec(dream_env_id(task_for_env(family.env_id).name), num_envs=p * k,
+                       model=model, max_episode_steps=family.max_steps, **(env_kwargs or {}))
     obs, _ = env.reset(seed=[family.seed + j for _ in range(p) for j in range(k)])
     rngs = [np.random.default_rng(family.seed) for _ in range(p)]
     returns, lengths = np.zeros(p * k), np.zeros(p * k, dtype=int)

@@ -1,8 +1,9 @@
-"""Side-by-side video: one policy in the real Hopper-v5 (left) and in DyDiff-Hopper (right).
+"""Side-by-side video: one policy in the real env (left, e.g. Hopper-v5) and in its learned env
+(right, e.g. DyDiff-Hopper).
 
 Both envs start from the same seed, so they start from the same observation; the policy then acts
 on each env's own observations (the deterministic ``tanh(mean)`` action), and the video shows
-where the imagined hopper parts ways with the real one. An episode that ends holds its last frame,
+where the imagined body parts ways with the real one. An episode that ends holds its last frame,
 greyed out. ``.mp4`` needs ``imageio-ffmpeg`` (``pip install imageio-ffmpeg``); ``.gif`` needs
 only Pillow.
 """
@@ -21,6 +22,8 @@ import gymnasium as gym  # noqa: E402
 import dreamenv  # noqa: E402,F401
 from dreamenv._progress import progress  # noqa: E402
 from dreamenv.behaviour import behaviour_policy  # noqa: E402
+from dreamenv.envs import dream_env_id  # noqa: E402
+from dreamenv.tasks import get_task  # noqa: E402
 
 
 def _label(frame: np.ndarray, text: str, ended: bool) -> np.ndarray:
@@ -41,10 +44,11 @@ def side_by_side(out: str | Path, policy: str = "expert", seed: int = 0, steps: 
         raise ValueError(f"{out}: video must end in .mp4 or .gif")
     actor = behaviour_policy(task, policy, deterministic=True)
     rng = np.random.default_rng(seed)
-    envs = {"real Hopper-v5": gym.make("Hopper-v5", render_mode="rgb_array", width=size,
-                                       height=size),
-            "DyDiff-Hopper": gym.make("DyDiff-Hopper", model=model, render_mode="rgb_array",
-                                      width=size, height=size)}
+    real_id, learned_id = get_task(task).env_id, dream_env_id(task)
+    envs = {f"real {real_id}": gym.make(real_id, render_mode="rgb_array", width=size,
+                                        height=size),
+            learned_id: gym.make(learned_id, model=model, render_mode="rgb_array",
+                                 width=size, height=size)}
     obs = {name: env.reset(seed=seed)[0] for name, env in envs.items()}
     ended = {name: False for name in envs}
     returns = {name: 0.0 for name in envs}
@@ -66,7 +70,7 @@ def side_by_side(out: str | Path, policy: str = "expert", seed: int = 0, steps: 
              for n in envs], axis=1))
         if all(ended.values()):
             break
-    fps = envs["DyDiff-Hopper"].metadata["render_fps"]
+    fps = envs[learned_id].metadata["render_fps"]
     _write(out, frames, fps)
     for env in envs.values():
         env.close()

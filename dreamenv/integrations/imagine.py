@@ -1,17 +1,19 @@
-"""The main job: train an RLlib agent entirely inside DyDiff-Hopper, evaluate it in the real env.
+"""The main job: train an RLlib agent entirely inside a learned env (``--task hopper``:
+DyDiff-Hopper), evaluate it in the real env.
 
 ``dreamenv imagine --algo SAC --out DIR`` runs RLlib iterations until the time budget is spent.
 Every iteration reports the imagined return (training episodes in the learned env) and the real
-return (``eval_episodes`` deterministic episodes in Hopper-v5, which the agent never trains on).
+return (``eval_episodes`` deterministic episodes in the real env, e.g. Hopper-v5, which the agent
+never trains on).
 ``DIR`` gets ``checkpoint/`` (RLlib, replaced atomically each iteration, so an interrupted run
 resumes from it), ``report.json``, ``returns.png`` and, at the end, the seed-matched comparison of
 the agent and the behaviour policies in both envs (``compare.json`` / ``compare.png``).
 
-``--agent-conf 3x1`` trains MaMuJoCo's factorised Hopper instead (one agent per joint, per-agent
-or shared policies; :mod:`dreamenv.integrations.rllib_multiagent`), evaluated in the real MaMuJoCo
-env every iteration; the run directory, report, plot and resume are the same. Its final
-comparison runs the team as one joint policy in DyDiff-Hopper and Hopper-v5, of which the
-multi-agent envs are exact index maps (tested seed for seed).
+``--agent-conf 3x1`` trains MaMuJoCo's factorised body instead (for Hopper one agent per joint,
+per-agent or shared policies; :mod:`dreamenv.integrations.rllib_multiagent`), evaluated in the
+real MaMuJoCo env every iteration; the run directory, report, plot and resume are the same. Its
+final comparison runs the team as one joint policy in the learned and the real single-agent env,
+of which the multi-agent envs are exact index maps (tested seed for seed).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 
 from dreamenv._atomic import atomic_path
 from dreamenv._progress import progress
+from dreamenv.tasks import get_task
 from dreamenv.training.common import plot_log
 
 
@@ -34,6 +37,8 @@ from dreamenv.training.common import plot_log
 class ImagineConfig:
     """What ``dreamenv imagine`` trains and how long."""
 
+    task: str = "hopper"
+    """The task (hopper, walker2d, halfcheetah): its learned env DyDiff-<Task> and real env."""
     algo: str = "PPO"
     """RLlib algorithm: PPO or SAC. PPO is the default because imagined steps are cheap in a
     wide vector env and PPO turns many of them into progress fast: in 10 minutes here it reached
@@ -47,7 +52,7 @@ class ImagineConfig:
     num_env_runners: int = 0
     """Remote env runners (0: sample in the driver); more need a Ray cluster's CPUs."""
     start: str = "real"
-    """Episode starts in the learned env: 'real' (Hopper-v5's reset) or 'dataset'."""
+    """Episode starts in the learned env: 'real' (the real env's reset) or 'dataset'."""
     max_episode_steps: int = 1000
     """Imagined episode length (short, e.g. 5-50, for MBPO-style branched rollouts)."""
     uncertainty_penalty: float = 0.0
@@ -55,7 +60,7 @@ class ImagineConfig:
     model: str = ""
     """Dynamics checkpoint directory ('' = the shipped model)."""
     eval_episodes: int = 5
-    """Real Hopper-v5 episodes per evaluation (one evaluation per iteration)."""
+    """Real-env episodes per evaluation (one evaluation per iteration)."""
     iteration_seconds: float = 30.0
     """Train at least this long per iteration, so evaluation stays a small share."""
     compare_episodes: int = 5
@@ -79,10 +84,10 @@ class ImagineConfig:
 
 
 def env_config(cfg: ImagineConfig) -> dict:
-    config = {"start": cfg.start, "max_episode_steps": cfg.max_episode_steps,
+    config = {"task": cfg.task, "start": cfg.start, "max_episode_steps": cfg.max_episode_steps,
               "uncertainty_penalty": cfg.uncertainty_penalty}
     if cfg.agent_conf:
-        config.update(scenario="Hopper", agent_conf=cfg.agent_conf,
+        config.update(scenario=get_task(cfg.task).title, agent_conf=cfg.agent_conf,
                       policy_sharing=cfg.policy_sharing, env_runner=cfg.team_env_runner)
     if cfg.model:
         config["model"] = str(Path(cfg.model).resolve())
@@ -111,7 +116,7 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     if resume:
         previous = json.loads(report_file.read_text())
         before = previous.get("config", {})
-        for key in ("algo", "agent_conf", "policy_sharing"):
+        for key in ("task", "algo", "agent_conf", "policy_sharing"):
             if before.get(key, getattr(ImagineConfig, key)) != getattr(cfg, key):
                 raise ValueError(f"{out_dir}: holds a run with {key}={before.get(key)!r}, not "
                                  f"{getattr(cfg, key)!r}; use a new --out")
@@ -149,7 +154,8 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
         team = (f"\nas MaMuJoCo {cfg.agent_conf} agents, {cfg.policy_sharing} policies"
                 if cfg.agent_conf else "")
         plot_log(log, ("imagined_return", "real_return"), out_dir / "returns.png", "env_steps",
-                 f"{cfg.algo} trained in DyDiff-Hopper: imagined vs real return{team}",
+                 f"{cfg.algo} trained in DyDiff-{get_task(cfg.task).title}: imagined vs real "
+                 f"return{team}",
                  references)
         return _write_report(report_file, cfg, log, comparison)
     finally:
@@ -183,7 +189,8 @@ def _trained_policy(cfg: ImagineConfig, algorithm) -> object:
     from dreamenv.integrations.rllib_multiagent import JointPolicy
     from dreamenv.multiagent import Factorisation
 
-    factorisation = Factorisation.from_mamujoco("Hopper", cfg.agent_conf, check_steps=0)
+    factorisation = Factorisation.from_mamujoco(get_task(cfg.task).title, cfg.agent_conf,
+                                                check_steps=0)
     return JointPolicy.from_algorithm(algorithm, factorisation, cfg.policy_sharing)
 
 
@@ -204,10 +211,10 @@ def _final_comparison(cfg: ImagineConfig, agent, out_dir: Path) -> dict:
     from dreamenv.behaviour import behaviour_policy
     from dreamenv.evaluation.compare import compare_policies, write_report
 
-    policies = {"agent": agent, "random": behaviour_policy("hopper", "random"),
-                "medium": behaviour_policy("hopper", "medium", deterministic=True)}
+    policies = {"agent": agent, "random": behaviour_policy(cfg.task, "random"),
+                "medium": behaviour_policy(cfg.task, "medium", deterministic=True)}
     report = compare_policies(policies, episodes=cfg.compare_episodes, seed=10_000 + cfg.seed,
-                              model=cfg.model or None)
+                              task=cfg.task, model=cfg.model or None)
     write_report(report, out_dir)
     return report
 

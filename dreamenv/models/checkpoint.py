@@ -29,7 +29,7 @@ FORMAT_VERSION = 1
 KINDS = {"diffusion": (DiffusionDynamics, DiffusionConfig),
          "ensemble": (GaussianEnsemble, EnsembleConfig),
          "trajectory": (TrajectoryDiffusion, TrajectoryConfig)}
-TRAIN_HINT = "train one with `dreamenv train --dataset hopper-full-replay --out DIR`"
+TRAIN_HINT = "train one with `dreamenv train --dataset DATASET --out DIR`"
 
 
 class CheckpointError(ValueError):
@@ -62,7 +62,7 @@ def save_checkpoint(model: DiffusionDynamics | GaussianEnsemble, termination: Le
         digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
     config = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "kind": model.kind,
-        "task": task_for_env(env_id).name, "env_id": env_id,
+        "task": task_for_env(env_id, generic=True).name, "env_id": env_id,
         "state_dim": model.state_dim, "action_dim": model.action_dim,
         "model_config": model.config_dict(),
         "normalization": {"model": norms, "termination": term_norms},
@@ -75,13 +75,9 @@ def save_checkpoint(model: DiffusionDynamics | GaussianEnsemble, termination: Le
     return out_dir
 
 
-def load_checkpoint(path: str | Path, env_id: str | None = None
-                    ) -> tuple[DiffusionDynamics | GaussianEnsemble, LearnedTermination, dict]:
-    """Load a checkpoint directory; ``env_id`` (if given) must match the one it was trained on.
-
-    Returns:
-        The model (in eval mode), its learned termination head, and the parsed config.
-    """
+def read_config(path: str | Path) -> dict:
+    """The validated ``config.json`` of the checkpoint directory ``path`` (format, version and
+    kind checked; the weights not read)."""
     path = Path(path)
     config_file, weight_file = path / "config.json", path / "model.safetensors"
     if not config_file.is_file() or not weight_file.is_file():
@@ -98,6 +94,19 @@ def load_checkpoint(path: str | Path, env_id: str | None = None
                               f"this dreamenv reads version {FORMAT_VERSION}")
     if config.get("kind") not in KINDS:
         raise CheckpointError(f"{config_file}: unknown model kind {config.get('kind')!r}")
+    return config
+
+
+def load_checkpoint(path: str | Path, env_id: str | None = None
+                    ) -> tuple[DiffusionDynamics | GaussianEnsemble, LearnedTermination, dict]:
+    """Load a checkpoint directory; ``env_id`` (if given) must match the one it was trained on.
+
+    Returns:
+        The model (in eval mode), its learned termination head, and the parsed config.
+    """
+    path = Path(path)
+    config = read_config(path)
+    weight_file = path / "model.safetensors"
     if env_id is not None and config.get("env_id") != env_id:
         raise CheckpointError(f"{path}: model of {config.get('env_id')!r}, not {env_id!r}; "
                               f"{TRAIN_HINT}")
@@ -129,4 +138,4 @@ def load_checkpoint(path: str | Path, env_id: str | None = None
     return model, termination, config
 
 
-__all__ = ["CheckpointError", "Normalizer", "load_checkpoint", "save_checkpoint"]
+__all__ = ["CheckpointError", "Normalizer", "load_checkpoint", "read_config", "save_checkpoint"]

@@ -1,41 +1,18 @@
 """Termination functions: plain callables over batches of predicted observations.
 
-A task's own rule (Hopper-v5's health check) is used whenever the task has one; the learned head
-is the fallback for tasks without a known rule. Both map ``(B, S)`` next observations to ``(B,)``
-bools.
+A task's own rule (in its module under :mod:`dreamenv.tasks`) is used whenever the task has one;
+the learned head is the fallback for tasks without a known rule. Both map ``(B, S)`` next
+observations to ``(B,)`` bools.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
 from dreamenv.models.normalizer import Normalizer
-
-TerminationFn = Callable[[np.ndarray], np.ndarray]
-
-
-def hopper_terminated(next_obs: np.ndarray) -> np.ndarray:
-    """Hopper-v5's rule on observations ``qpos[1:] (5) + clip(qvel, -10, 10) (6)``: terminated
-    when not healthy, i.e. ``z <= 0.7``, ``|angle| >= 0.2``, or any of ``obs[1:]`` outside
-    ``(-100, 100)`` (the env checks unclipped velocities, which the observation cannot show).
-
-    Examples:
-        >>> obs = np.zeros((3, 11)); obs[:, 0] = [1.25, 0.6, 1.25]; obs[2, 1] = 0.3
-        >>> hopper_terminated(obs).tolist()
-        [False, True, True]
-    """
-    next_obs = np.asarray(next_obs)
-    z, angle, rest = next_obs[:, 0], next_obs[:, 1], next_obs[:, 1:]
-    healthy = (z > 0.7) & (np.abs(angle) < 0.2) & np.all(np.abs(rest) < 100.0, axis=1)
-    healthy &= np.all(np.isfinite(next_obs), axis=1)
-    return ~healthy
-
-
-TASK_TERMINATION: dict[str, TerminationFn] = {"Hopper-v5": hopper_terminated}
+from dreamenv.tasks import TerminationFn, task_for_env
 
 
 class LearnedTermination(nn.Module):
@@ -80,9 +57,5 @@ class LearnedTermination(nn.Module):
 
 
 def termination_for(env_id: str, learned: LearnedTermination | None = None) -> TerminationFn:
-    """The task's rule if it has one, else the learned head."""
-    if env_id in TASK_TERMINATION:
-        return TASK_TERMINATION[env_id]
-    if learned is None:
-        raise ValueError(f"no termination rule for {env_id!r} and no learned termination head")
-    return learned
+    """The task's rule if the project knows one for ``env_id``, else the learned head."""
+    return task_for_env(env_id, generic=True).termination(learned)

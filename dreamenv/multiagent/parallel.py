@@ -47,8 +47,9 @@ class DreamParallelEnv(ParallelEnv):
       predicted state; 1000 steps), the same for every agent; then ``agents`` is empty and the
       next ``step`` needs a ``reset``.
     * **infos**: the DyDiff env's info, one copy per agent: at reset MaMuJoCo's keys
-      (``x_position``, ``z_distance_from_origin``); at a step also ``x_velocity``,
-      ``uncertainty`` and ``model_diverged``, but not MaMuJoCo's reward terms.
+      (``x_position``, ``z_distance_from_origin``); at a step also ``x_velocity``, the reward
+      terms (``reward_forward``, ``reward_ctrl``, ``reward_survive``, recomputed from the
+      predicted state and the joint action), ``uncertainty`` and ``model_diverged``.
     * ``agents`` is empty until the first ``reset`` (MaMuJoCo fills it at construction; PettingZoo
       leaves it open).
     * ``state()``: the single-agent observation (``state_space``).

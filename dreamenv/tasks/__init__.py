@@ -1,52 +1,42 @@
-"""What dreamenv knows about each real task: env id and version, D4RL reference returns.
+"""What dreamenv knows about each real task: one small module per task, and a generic task for
+any other Gymnasium env (see :mod:`dreamenv.tasks.task`).
 
-A task is the unit a dataset, a model checkpoint and an env must agree on: a checkpoint for
-``Hopper-v5`` is refused by anything built for another task.
+==============  ==================  ==============================================
+name            env                 termination
+==============  ==================  ==============================================
+``hopper``      ``Hopper-v5``       health check (height, angle, state bound)
+``walker2d``    ``Walker2d-v5``     health check (height range, angle range)
+``halfcheetah`` ``HalfCheetah-v5``  never
+==============  ==================  ==============================================
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dreamenv.tasks import halfcheetah, hopper, walker2d
+from dreamenv.tasks.locomotion import Locomotion
+from dreamenv.tasks.task import Task, TerminationFn, generic_task
+
+TASKS: dict[str, Task] = {m.TASK.name: m.TASK for m in (hopper, walker2d, halfcheetah)}
 
 
-@dataclass(frozen=True)
-class Task:
-    """A real Gymnasium task and the constants offline RL reports against.
-
-    Attributes:
-        name: short name used in dataset ids (``hopper`` in ``hopper-medium``).
-        env_id: the Gymnasium id the data comes from.
-        random_return, expert_return: D4RL's reference returns for the normalised score
-            ``100 * (R - random) / (expert - random)``. D4RL measured them on Hopper-v2; the v5
-            env differs slightly (no healthy bonus on the terminal step), so scores are comparable
-            to published ones only approximately.
-    """
-
-    name: str
-    env_id: str
-    random_return: float
-    expert_return: float
-
-    def normalized_score(self, episode_return: float) -> float:
-        """D4RL-normalised score (0 = random, 100 = D4RL expert).
-
-        Examples:
-            >>> round(TASKS["hopper"].normalized_score(3234.3), 6)
-            100.0
-        """
-        return 100.0 * (episode_return - self.random_return) / (
-            self.expert_return - self.random_return)
+def get_task(name: str) -> Task:
+    """The known task ``name``; ``ValueError`` listing the known ones otherwise."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; dreamenv knows {', '.join(TASKS)}")
+    return TASKS[name]
 
 
-TASKS: dict[str, Task] = {
-    "hopper": Task("hopper", "Hopper-v5", random_return=-20.272305, expert_return=3234.3),
-}
-
-
-def task_for_env(env_id: str) -> Task:
-    """The task whose real env is ``env_id``; ``ValueError`` if dreamenv does not know it."""
+def task_for_env(env_id: str, generic: bool = False) -> Task:
+    """The task whose real env is ``env_id``. An env the project has no module for is a
+    ``ValueError``, or with ``generic=True`` a :func:`generic_task` (bring-your-own data)."""
     for task in TASKS.values():
         if task.env_id == env_id:
             return task
+    if generic:
+        return generic_task(env_id)
     known = ", ".join(t.env_id for t in TASKS.values())
     raise ValueError(f"unknown env {env_id!r}; dreamenv knows {known}")
+
+
+__all__ = ["TASKS", "Locomotion", "Task", "TerminationFn", "generic_task", "get_task",
+           "task_for_env"]

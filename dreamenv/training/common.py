@@ -25,7 +25,12 @@ class TrainConfig:
     """How a dynamics model is trained (model architecture lives in its own config)."""
 
     dataset: str = "hopper-full-replay"
-    """Dataset name (made if missing) or path to a D4RL-format HDF5 file."""
+    """Dataset name (made if missing), path to a D4RL-format HDF5 file, or the id of a local
+    Minari dataset (needs the ``minari`` extra)."""
+    env_id: str | None = None
+    """The Gymnasium env the data comes from, for a file whose metadata does not say (it must
+    agree with the metadata where both exist). Any env with flat Box spaces works; one without a
+    task module gets the learned termination head."""
     seed: int = 0
     holdout_fraction: float = 0.1
     """Share of episodes held out for validation, early stopping and elite selection."""
@@ -58,24 +63,72 @@ class TrainConfig:
     the CPU's, so a run is bit-reproducible only on one device."""
 
 
-def load_training_dataset(name_or_path: str) -> tuple[OfflineDataset, str]:
-    """Load a dataset by name (making it first if needed) or by path; also return its name."""
+def load_training_dataset(name_or_path: str, env_id: str | None = None
+                          ) -> tuple[OfflineDataset, str]:
+    """Load a dataset by name (making it first if needed), by path, or by local Minari id; also
+    return its name. ``env_id`` names the env for data whose metadata does not; the data's
+    widths must match that env's spaces where the env can be made here."""
     from dreamenv.datasets.recipes import RECIPES, make_dataset
 
     if name_or_path in RECIPES:
-        return load_hdf5(make_dataset(name_or_path)), name_or_path
-    dataset = load_hdf5(name_or_path)
-    if not dataset.metadata.get("env_id"):
-        raise ValueError(f"{name_or_path}: dataset metadata has no env_id; cannot tell which "
-                         "task it is (add metadata/env_id to the file)")
-    return dataset, str(dataset.metadata.get("name", Path(name_or_path).stem))
+        dataset, name = load_hdf5(make_dataset(name_or_path)), name_or_path
+    elif Path(name_or_path).is_file() or not looks_like_minari_id(name_or_path):
+        dataset = load_hdf5(name_or_path)
+        name = str(dataset.metadata.get("name", Path(name_or_path).stem))
+    else:
+        try:
+            from dreamenv.datasets.minari import import_minari
+        except ModuleNotFoundError as e:
+            raise ValueError(f"{name_or_path}: no such file, and reading it as a Minari id "
+                             f"needs {e.name}: pip install 'dreamenv[minari]'") from None
+        dataset, name = import_minari(name_or_path), name_or_path
+    recorded = dataset.metadata.get("env_id")
+    if env_id and recorded and env_id != recorded:
+        raise ValueError(f"{name_or_path}: dataset of {recorded!r}, not {env_id!r} (--env-id)")
+    env_id = env_id or recorded
+    if not env_id:
+        raise ValueError(f"{name_or_path}: dataset metadata has no env_id; say which env it "
+                         "comes from with --env-id ID (or add metadata/env_id to the file)")
+    dataset.metadata["env_id"] = env_id
+    _check_widths(dataset, env_id, name_or_path)
+    return dataset, name
+
+
+def looks_like_minari_id(text: str) -> bool:
+    """Minari ids are ``(namespace/)name-vN``; anything else is a file path."""
+    return not text.endswith((".hdf5", ".h5")) and "-v" in text.rsplit("/", 1)[-1]
+
+
+def _check_widths(dataset: OfflineDataset, env_id: str, where: str) -> None:
+    """Observation and action widths against the env's spaces (skipped when the env cannot be
+    made here: a checkpoint can still be trained, only the env needs the real one)."""
+    import gymnasium as gym
+
+    try:
+        env = gym.make(env_id)
+    except gym.error.Error:
+        return
+    try:
+        for key, space in (("observations", env.observation_space),
+                           ("actions", env.action_space)):
+            if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+                raise ValueError(f"{env_id}: {key[:-1]} space {space} is not a flat Box; "
+                                 "dreamenv learns envs with flat Box spaces")
+            if dataset[key].shape[1:] != space.shape:
+                raise ValueError(f"{where}: {key} have width {dataset[key].shape[1]}, "
+                                 f"{env_id} has {space.shape[0]}")
+    finally:
+        env.close()
 
 
 def dataset_source(name_or_path: str) -> str:
-    """How to find the dataset again: its recipe name, or its absolute path."""
+    """How to find the dataset again: its recipe name or Minari id, or its absolute path."""
     from dreamenv.datasets.recipes import RECIPES
 
-    return name_or_path if name_or_path in RECIPES else str(Path(name_or_path).resolve())
+    if name_or_path in RECIPES or (not Path(name_or_path).is_file()
+                                   and looks_like_minari_id(name_or_path)):
+        return name_or_path
+    return str(Path(name_or_path).resolve())
 
 
 class RunState:
@@ -105,8 +158,10 @@ class RunState:
 
 
 def _identity(config: dict) -> dict:
-    """The part of a run config that defines the run: the thread count and device do not."""
-    train = {k: v for k, v in config["train"].items() if k not in ("threads", "device")}
+    """The part of a run config that defines the run: the thread count and device do not, nor
+    an ``env_id`` left unset (runs from before the option existed resume)."""
+    train = {k: v for k, v in config["train"].items()
+             if k not in ("threads", "device") and not (k == "env_id" and v is None)}
     return {**config, "train": train}
 
 

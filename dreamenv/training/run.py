@@ -27,11 +27,12 @@ def train_model(kind: ModelKind, train: TrainConfig,
                 out_dir: str | Path) -> Path:
     """Train a dynamics model of ``kind`` on ``train.dataset`` into ``out_dir`` (resumable)."""
     torch.set_num_threads(train.threads)
-    dataset, name = load_training_dataset(train.dataset)
-    env_id = dataset.metadata["env_id"]  # load_training_dataset checked it is there
+    dataset, name = load_training_dataset(train.dataset, train.env_id)
+    env_id = dataset.metadata["env_id"]  # load_training_dataset made sure it is there
     data = TransitionData(dataset, train.holdout_fraction, train.seed)
-    info = {"name": name, "source": dataset_source(train.dataset), "sha256": data.fingerprint, "transitions": len(dataset),
-            "train_rows": len(data.train_rows), "holdout_rows": len(data.holdout_rows)}
+    info = {"name": name, "source": dataset_source(train.dataset), "sha256": data.fingerprint,
+            "transitions": len(dataset), "train_rows": len(data.train_rows),
+            "holdout_rows": len(data.holdout_rows)}
     rows = data.train_rows
     torch.manual_seed(train.seed)  # the head's initial weights: same on a resumed run
     termination = LearnedTermination(data.obs.shape[1])

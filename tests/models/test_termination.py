@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dreamenv.models.termination import LearnedTermination, hopper_terminated, termination_for
+from dreamenv.models.termination import LearnedTermination, termination_for
+from dreamenv.tasks.hopper import hopper_terminated
 
 
 def test_hopper_rule_matches_the_real_env_on_real_data(hopper_random):

@@ -11,7 +11,7 @@ from dreamenv.cli import main
 from dreamenv.datasets.dataset import OfflineDataset
 from dreamenv.datasets.hdf5 import save_hdf5
 from dreamenv.models import load_checkpoint, pretrained_path
-from dreamenv.models.termination import hopper_terminated
+from dreamenv.tasks.hopper import hopper_terminated
 from dreamenv.offline.sources import (
     DyDiffConfig,
     DyDiffTrajectories,

@@ -9,7 +9,7 @@ import torch
 from dreamenv.behaviour import behaviour_policy
 from dreamenv.datasets.dataset import DatasetError, OfflineDataset
 from dreamenv.models import load_checkpoint, pretrained_path
-from dreamenv.models.termination import hopper_terminated
+from dreamenv.tasks.hopper import hopper_terminated
 from dreamenv.trajectories.generate import (
     Stepwise,
     Trajectories,

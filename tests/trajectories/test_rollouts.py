@@ -12,7 +12,7 @@ from dreamenv.behaviour import behaviour_policy
 from dreamenv.cli import main
 from dreamenv.datasets.hdf5 import load_hdf5
 from dreamenv.models import load_checkpoint, pretrained_path
-from dreamenv.models.termination import hopper_terminated
+from dreamenv.tasks.hopper import hopper_terminated
 from dreamenv.trajectories.truth import format_report, measure, write_report
 
 

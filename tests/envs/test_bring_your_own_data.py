@@ -1,0 +1,103 @@
+"""Bring your own data: a D4RL-format file (or a local Minari dataset) of an env dreamenv has no
+task module for becomes a model, and the model an env with the real env's spaces."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import dreamenv  # noqa: F401  (registers DyDiff)
+from dreamenv.behaviour.policy import RandomPolicy
+from dreamenv.cli import main
+from dreamenv.datasets.dataset import DatasetError, OfflineDataset
+from dreamenv.datasets.hdf5 import save_hdf5
+from dreamenv.datasets.rollout import collect
+from dreamenv.models import CheckpointError
+
+ENV = "InvertedPendulum-v5"  # MuJoCo, terminates when the pole falls; no task module
+SMALL = ["--diffusion-steps", "60", "--eval-every", "30", "--checkpoint-every", "60",
+         "--batch-size", "32", "--threads", "1", "--diffusion-hidden", "32",
+         "--diffusion-encoder-layers", "1", "--diffusion-denoiser-blocks", "1"]
+
+
+def _random_data(env_id: str, steps: int) -> OfflineDataset:
+    space = gym.make(env_id).action_space
+    arrays = collect(RandomPolicy(space.low, space.high), env_id, steps, seed=0, n_envs=4)
+    return OfflineDataset(arrays, {"name": f"{env_id}-random"})  # no env_id: the user's file
+
+
+@pytest.fixture(scope="module")
+def pendulum_model(tmp_path_factory) -> tuple:
+    root = tmp_path_factory.mktemp("byo")
+    data = save_hdf5(_random_data(ENV, 1500), root / "pendulum.hdf5")
+    assert main(["train", "--dataset", str(data), "--env-id", ENV, "--out",
+                 str(root / "model"), *SMALL]) == 0
+    return data, root / "model"
+
+
+def test_a_file_without_env_id_needs_one_and_it_must_fit(pendulum_model, tmp_path, capsys):
+    data, _ = pendulum_model
+    assert main(["train", "--dataset", str(data), "--out", str(tmp_path / "m"), *SMALL]) == 2
+    assert "--env-id" in capsys.readouterr().err
+    assert main(["train", "--dataset", str(data), "--env-id", "Hopper-v5", "--out",
+                 str(tmp_path / "m"), *SMALL]) == 2
+    assert "observations have width 4, Hopper-v5 has 11" in capsys.readouterr().err
+
+
+def test_the_checkpoint_becomes_the_real_envs_learned_twin(pendulum_model):
+    _, model = pendulum_model
+    env = gym.make("DyDiff", model=str(model))
+    real = gym.make(ENV)
+    assert env.observation_space == real.observation_space
+    assert env.action_space == real.action_space
+    assert env.spec.max_episode_steps == real.spec.max_episode_steps == 1000
+    assert env.metadata["termination"].startswith("learned")
+    check_env(env.unwrapped, skip_render_check=True)
+    obs, info = env.reset(seed=3)
+    np.testing.assert_array_equal(obs, real.reset(seed=3)[0])
+    assert info["termination"].startswith("learned") and "x_position" not in info
+    obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    assert obs in env.observation_space and np.isfinite(reward)
+    assert set(info) == {"uncertainty", "model_diverged"}
+
+    vec = gym.make_vec("DyDiff", num_envs=3, model=str(model))
+    assert vec.max_episode_steps == 1000 and vec.single_observation_space == real.observation_space
+    obs, _ = vec.reset(seed=0)
+    ended = np.zeros(3, dtype=bool)
+    for _ in range(200):  # random actions drop the pole within a few dozen real steps
+        obs, reward, terminated, truncated, _ = vec.step(vec.action_space.sample())
+        ended |= terminated
+    assert ended.any(), "the learned termination head never ended an episode"
+
+
+def test_other_tasks_refuse_the_checkpoint_and_its_data(pendulum_model, hopper_random,
+                                                        tmp_path):
+    data, model = pendulum_model
+    with pytest.raises(CheckpointError, match="model of 'InvertedPendulum-v5', not 'Hopper-v5'"):
+        gym.make("DyDiff-Hopper", model=str(model))
+    hopper_file = save_hdf5(hopper_random, tmp_path / "hopper.hdf5")
+    with pytest.raises(DatasetError, match="dataset of 'Hopper-v5'"):
+        gym.make("DyDiff", model=str(model), start="dataset", dataset=str(hopper_file))
+    with pytest.raises(ValueError, match="needs model=DIR"):
+        gym.make("DyDiff")
+    with pytest.raises(ValueError, match="cannot pose the real InvertedPendulum-v5"):
+        gym.make("DyDiff", model=str(model), render_mode="rgb_array")
+
+
+def test_a_local_minari_dataset_of_a_classic_control_env_trains_an_env(tmp_path):
+    from dreamenv.datasets.minari import export_minari
+
+    data = _random_data("Pendulum-v1", 400)  # not MuJoCo; never terminates; 200-step limit
+    export_minari(data, "test/pendulum-random-v0", env_id="Pendulum-v1")
+    model = tmp_path / "ensemble"
+    assert main(["train", "--model", "ensemble", "--dataset", "test/pendulum-random-v0",
+                 "--out", str(model), "--threads", "1", "--ensemble-max-epochs", "1",
+                 "--ensemble-members", "3", "--ensemble-elites", "2",
+                 "--ensemble-hidden", "16"]) == 0
+    env = gym.make("DyDiff", model=str(model))
+    assert env.spec.max_episode_steps == 200
+    check_env(env.unwrapped, skip_render_check=True)
+    real = gym.make("Pendulum-v1")
+    np.testing.assert_array_equal(env.reset(seed=5)[0], real.reset(seed=5)[0])

@@ -1,0 +1,84 @@
+"""DyDiff-Walker2d and DyDiff-HalfCheetah from a tiny model trained here: the Gymnasium contract,
+the real env's spaces, resets and info keys, the task's termination, rendering."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import dreamenv  # noqa: F401  (registers the DyDiff envs)
+from dreamenv.behaviour.policy import RandomPolicy
+from dreamenv.datasets.dataset import OfflineDataset
+from dreamenv.datasets.hdf5 import save_hdf5
+from dreamenv.datasets.rollout import collect
+from dreamenv.models.diffusion import DiffusionConfig
+from dreamenv.training.common import ModelKind, TrainConfig
+from dreamenv.training.run import train_model
+
+TASK_ENVS = {"walker2d": ("Walker2d-v5", "DyDiff-Walker2d"),
+             "halfcheetah": ("HalfCheetah-v5", "DyDiff-HalfCheetah")}
+
+
+@pytest.fixture(scope="module", params=sorted(TASK_ENVS))
+def task_model(request, tmp_path_factory):
+    real_id, learned_id = TASK_ENVS[request.param]
+    root = tmp_path_factory.mktemp(request.param)
+    space = gym.make(real_id).action_space
+    # Short episodes: HalfCheetah's run to the time limit, and training holds some out.
+    arrays = collect(RandomPolicy(space.low, space.high), real_id, 600, seed=0, n_envs=4,
+                     make_env=lambda: gym.make(real_id, max_episode_steps=100))
+    data = save_hdf5(OfflineDataset(arrays, {"env_id": real_id, "name": "test"}),
+                     root / "data.hdf5")
+    train = TrainConfig(dataset=str(data), diffusion_steps=40, eval_every=20,
+                        checkpoint_every=40, batch_size=16, threads=1)
+    model = train_model(ModelKind.DIFFUSION, train,
+                        DiffusionConfig(hidden=32, encoder_layers=1, denoiser_blocks=1),
+                        root / "model")
+    return request.param, real_id, learned_id, str(model)
+
+
+def test_the_learned_env_keeps_the_real_envs_contract(task_model):
+    name, real_id, learned_id, model = task_model
+    env, real = gym.make(learned_id, model=model), gym.make(real_id)
+    check_env(env.unwrapped, skip_render_check=True)
+    assert env.observation_space == real.observation_space
+    assert env.action_space == real.action_space
+    assert env.spec.max_episode_steps == 1000
+    obs, info = env.reset(seed=4)
+    real_obs, real_info = real.reset(seed=4)
+    np.testing.assert_array_equal(obs, real_obs)
+    assert info.keys() == real_info.keys()
+    assert info["x_position"] == pytest.approx(real_info["x_position"])
+    action = real.action_space.sample()
+    *_, step_info = env.step(action)
+    *_, real_step_info = real.step(action)
+    assert set(step_info) == set(real_step_info) | {"uncertainty", "model_diverged"}
+    assert step_info["reward_ctrl"] == pytest.approx(real_step_info["reward_ctrl"], rel=1e-5)
+
+
+def test_the_tasks_rule_ends_episodes(task_model):
+    name, _, learned_id, model = task_model
+    vec = gym.make_vec(learned_id, num_envs=8, model=model)
+    vec.reset(seed=0)
+    ended = np.zeros(8, dtype=bool)
+    for _ in range(30):
+        obs, _, terminated, _, _ = vec.step(vec.action_space.sample())
+        ended |= terminated
+        assert obs.shape == (8, 17)
+    rule = vec.unwrapped.task.terminated
+    if name == "halfcheetah":
+        assert not ended.any() and "never" in vec.metadata["termination"]
+    else:  # the rule decides on every predicted state, whatever the (tiny) model predicts
+        assert rule is vec.unwrapped.core.termination
+        assert "Walker2d-v5's health check" in vec.metadata["termination"]
+
+
+def test_an_imagined_state_renders_as_the_real_body(task_model):
+    _, _, learned_id, model = task_model
+    env = gym.make(learned_id, model=model, render_mode="rgb_array", width=64, height=48)
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    frame = env.render()
+    assert frame.shape == (48, 64, 3) and frame.std() > 0
