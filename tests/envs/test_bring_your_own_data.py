@@ -73,13 +73,16 @@ def test_the_checkpoint_becomes_the_real_envs_learned_twin(pendulum_model):
 
 
 def test_other_tasks_refuse_the_checkpoint_and_its_data(pendulum_model, hopper_random,
-                                                        tmp_path):
+                                                        tmp_path, capsys):
     data, model = pendulum_model
     with pytest.raises(CheckpointError, match="model of 'InvertedPendulum-v5', not 'Hopper-v5'"):
         gym.make("DyDiff-Hopper", model=str(model))
     hopper_file = save_hdf5(hopper_random, tmp_path / "hopper.hdf5")
     with pytest.raises(DatasetError, match="dataset of 'Hopper-v5'"):
         gym.make("DyDiff", model=str(model), start="dataset", dataset=str(hopper_file))
+    assert main(["train", "--dataset", str(hopper_file), "--env-id", "Walker2d-v5", "--out",
+                 str(tmp_path / "m"), *SMALL]) == 2
+    assert "dataset of 'Hopper-v5', not 'Walker2d-v5' (--env-id)" in capsys.readouterr().err
     with pytest.raises(ValueError, match="needs model=DIR"):
         gym.make("DyDiff")
     with pytest.raises(ValueError, match="cannot pose the real InvertedPendulum-v5"):
