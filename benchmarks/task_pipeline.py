@@ -1,0 +1,110 @@
+"""Everything a task needs, from nothing, in one resumable command: what Hopper has, for any task
+with a module (Walker2d, HalfCheetah).
+
+Usage::
+
+    python benchmarks/task_pipeline.py --task walker2d [--out runs/task-walker2d] [--ship]
+
+Stages, each skipped when its output exists and resumed from its checkpoint when interrupted:
+
+1. the behaviour SAC run on the real env (``task.behaviour_steps`` steps), and the expert and
+   medium snapshots selected from it (``dreamenv behaviour select``), saved into the package's
+   weights (commit them to ship them);
+2. an ``other`` policy: the best snapshot of a TD3 run (another algorithm and seed, in no
+   dataset: the policy the models are judged on);
+3. the datasets ``<task>-random``, ``-medium``, ``-expert``, ``-medium-replay``, ``-full-replay``;
+4. the diffusion model and the MBPO/MOPO ensemble on ``<task>-full-replay`` (the shipped Hopper
+   model's recipe); ``--ship`` copies the diffusion model and the policies into the package;
+5. the open-loop horizon table of both models (held-out episodes and the ``other`` policy) and
+   the seed-matched return comparison of random, medium, expert and other in the learned and the
+   real env.
+
+Prints the tables and writes ``accuracy.json`` / ``compare.json`` (and their PNGs) under ``--out``.
+Hours of CPU per task (the SAC run alone is about two on one core); meant for a background job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import torch
+
+from dreamenv.behaviour import weights_path
+from dreamenv.behaviour.sac import behaviour_sac_config, train_sac
+from dreamenv.behaviour.select import select_policies
+from dreamenv.behaviour.td3 import TD3Config, train_td3
+from dreamenv.datasets.recipes import make_dataset
+from dreamenv.evaluation.accuracy import evaluate_models, format_table
+from dreamenv.evaluation.compare import compare_policies, format_report, write_report
+from dreamenv.evaluation.policies import load_policy
+from dreamenv.models import pretrained_path
+from dreamenv.models.diffusion import DiffusionConfig
+from dreamenv.models.ensemble import EnsembleConfig
+from dreamenv.paths import data_dir
+from dreamenv.tasks import TASKS
+from dreamenv.training.common import ModelKind, TrainConfig
+from dreamenv.training.run import train_model
+
+DATASETS = ("random", "medium", "expert", "medium-replay", "full-replay")
+
+
+def behaviour_policies(task: str) -> None:
+    """Stages 1-2: the SAC run, its expert/medium snapshots and the TD3 ``other`` policy, saved
+    where ``behaviour_policy`` (and so the datasets) reads them: the package's weights."""
+    env_id = TASKS[task].env_id
+    sac = behaviour_sac_config(TASKS[task])
+    run = data_dir() / "runs" / f"sac-{env_id}-seed{sac.seed}"
+    train_sac(sac, run)
+    if not weights_path(task, "medium").is_file():
+        select_policies(run)
+    td3 = TD3Config(env_id=env_id)
+    td3_run = data_dir() / "runs" / f"td3-{env_id}-seed{td3.seed}"
+    train_td3(td3, td3_run)
+    if not weights_path(task, "other").is_file():
+        select_policies(td3_run, best_only_as="other")
+
+
+def models(task: str, out: Path, steps: int) -> tuple[Path, Path]:
+    """Stage 4: the diffusion model and the ensemble on the full-replay set."""
+    dataset = f"{task}-full-replay"
+    train = TrainConfig(dataset=dataset, diffusion_steps=steps, threads=1)
+    diffusion = train_model(ModelKind.DIFFUSION, train, DiffusionConfig(), out / "diffusion")
+    ensemble = train_model(ModelKind.ENSEMBLE, TrainConfig(dataset=dataset, threads=1),
+                           EnsembleConfig(), out / "ensemble")
+    return Path(diffusion), Path(ensemble)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", required=True, choices=sorted(TASKS))
+    parser.add_argument("--out", help="work directory (default: runs/task-<task>)")
+    parser.add_argument("--diffusion-steps", type=int, default=100_000)
+    parser.add_argument("--episodes", type=int, default=10, help="per policy in the comparison")
+    parser.add_argument("--ship", action="store_true",
+                        help="copy the diffusion model into the package as the shipped model")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    out = Path(args.out or f"runs/task-{args.task}")
+    behaviour_policies(args.task)
+    for kind in DATASETS:
+        make_dataset(f"{args.task}-{kind}")
+    diffusion, ensemble = models(args.task, out, args.diffusion_steps)
+    if args.ship and not pretrained_path(args.task).is_dir():
+        shutil.copytree(diffusion, pretrained_path(args.task),
+                        ignore=shutil.ignore_patterns("train_state*"))
+
+    report = evaluate_models([str(diffusion), str(ensemble)], out, n_starts=512,
+                             policy_file=str(weights_path(args.task, "other")))
+    print(format_table(report))
+    policies = dict(load_policy(spec, args.task) for spec in
+                    ("random", "medium", "expert", "other"))
+    comparison = compare_policies(policies, episodes=args.episodes, task=args.task,
+                                  model=str(diffusion))
+    write_report(comparison, out)
+    print(format_report(comparison))
+
+
+if __name__ == "__main__":
+    main()
