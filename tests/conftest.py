@@ -61,6 +61,32 @@ def tiny_models(hopper_random, tmp_path_factory) -> dict:
             "data": data}
 
 
+@pytest.fixture(scope="session")
+def tiny_task_models(tmp_path_factory) -> dict[str, str]:
+    """A tiny diffusion model for Walker2d-v5 and for HalfCheetah-v5, each trained briefly on
+    600 real random-action transitions: ``{env_id: checkpoint dir}``."""
+    from dreamenv.datasets.hdf5 import save_hdf5
+    from dreamenv.models.diffusion import DiffusionConfig
+    from dreamenv.training.common import ModelKind, TrainConfig
+    from dreamenv.training.run import train_model
+
+    models = {}
+    for env_id in ("Walker2d-v5", "HalfCheetah-v5"):
+        root = tmp_path_factory.mktemp(env_id)
+        space = gym.make(env_id).action_space
+        # Short episodes: HalfCheetah's run to the time limit, and training holds some out.
+        arrays = collect(RandomPolicy(space.low, space.high), env_id, 600, seed=0, n_envs=4,
+                         make_env=lambda env_id=env_id: gym.make(env_id, max_episode_steps=100))
+        data = save_hdf5(OfflineDataset(arrays, {"env_id": env_id, "name": "test"}),
+                         root / "data.hdf5")
+        train = TrainConfig(dataset=str(data), diffusion_steps=40, eval_every=20,
+                            checkpoint_every=40, batch_size=16, threads=1)
+        models[env_id] = str(train_model(
+            ModelKind.DIFFUSION, train,
+            DiffusionConfig(hidden=32, encoder_layers=1, denoiser_blocks=1), root / "model"))
+    return models
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)

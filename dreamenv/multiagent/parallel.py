@@ -34,7 +34,10 @@ def dream_env_id(scenario: str) -> str:
 
 class DreamParallelEnv(ParallelEnv):
     """A MaMuJoCo factorisation of a MuJoCo body (``Hopper``: ``"3x1"``, one agent per joint, or
-    ``None``, one agent for the whole body) simulated by a learned dynamics model.
+    ``None``, one agent for the whole body; ``Walker2d``: ``"2x3"``, one per leg; ``HalfCheetah``:
+    ``"2x3"`` or ``"6x1"``) simulated by a learned dynamics model. Where Walker2d's velocities
+    pass +-10 its agents see them clipped (the single-agent observation the model predicts
+    clips them; MaMuJoCo's agents do not).
 
     * **agents**: ``agent_0 .. agent_{n-1}``, MaMuJoCo's, in its order.
     * **observation_space(agent)**: MaMuJoCo's ``Box(-inf, inf, (d,), float64)``; the agent sees

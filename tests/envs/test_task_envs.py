@@ -1,4 +1,4 @@
-"""DyDiff-Walker2d and DyDiff-HalfCheetah from a tiny model trained here: the Gymnasium contract,
+"""DyDiff-Walker2d and DyDiff-HalfCheetah from a tiny model trained in the tests: the Gymnasium contract,
 the real env's spaces, resets and info keys, the task's termination, rendering."""
 
 from __future__ import annotations
@@ -9,34 +9,15 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import dreamenv  # noqa: F401  (registers the DyDiff envs)
-from dreamenv.behaviour.policy import RandomPolicy
-from dreamenv.datasets.dataset import OfflineDataset
-from dreamenv.datasets.hdf5 import save_hdf5
-from dreamenv.datasets.rollout import collect
-from dreamenv.models.diffusion import DiffusionConfig
-from dreamenv.training.common import ModelKind, TrainConfig
-from dreamenv.training.run import train_model
 
 TASK_ENVS = {"walker2d": ("Walker2d-v5", "DyDiff-Walker2d"),
              "halfcheetah": ("HalfCheetah-v5", "DyDiff-HalfCheetah")}
 
 
-@pytest.fixture(scope="module", params=sorted(TASK_ENVS))
-def task_model(request, tmp_path_factory):
+@pytest.fixture(params=sorted(TASK_ENVS))
+def task_model(request, tiny_task_models):
     real_id, learned_id = TASK_ENVS[request.param]
-    root = tmp_path_factory.mktemp(request.param)
-    space = gym.make(real_id).action_space
-    # Short episodes: HalfCheetah's run to the time limit, and training holds some out.
-    arrays = collect(RandomPolicy(space.low, space.high), real_id, 600, seed=0, n_envs=4,
-                     make_env=lambda: gym.make(real_id, max_episode_steps=100))
-    data = save_hdf5(OfflineDataset(arrays, {"env_id": real_id, "name": "test"}),
-                     root / "data.hdf5")
-    train = TrainConfig(dataset=str(data), diffusion_steps=40, eval_every=20,
-                        checkpoint_every=40, batch_size=16, threads=1)
-    model = train_model(ModelKind.DIFFUSION, train,
-                        DiffusionConfig(hidden=32, encoder_layers=1, denoiser_blocks=1),
-                        root / "model")
-    return request.param, real_id, learned_id, str(model)
+    return request.param, real_id, learned_id, tiny_task_models[real_id]
 
 
 def test_the_learned_env_keeps_the_real_envs_contract(task_model):
