@@ -150,7 +150,7 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
         if cfg.compare_episodes:
             comparison = _final_comparison(cfg, _trained_policy(cfg, algorithm), out_dir)
             references = {f"{name} policy, real": comparison["policies"][name]["real_return"]
-                          for name in ("random", "medium")}
+                          for name in ("random", "medium") if name in comparison["policies"]}
         team = (f"\nas MaMuJoCo {cfg.agent_conf} agents, {cfg.policy_sharing} policies"
                 if cfg.agent_conf else "")
         plot_log(log, ("imagined_return", "real_return"), out_dir / "returns.png", "env_steps",
@@ -208,11 +208,12 @@ def _save_checkpoint(algorithm, checkpoint: Path) -> None:
 
 
 def _final_comparison(cfg: ImagineConfig, agent, out_dir: Path) -> dict:
-    from dreamenv.behaviour import behaviour_policy
+    from dreamenv.behaviour import behaviour_policy, weights_path
     from dreamenv.evaluation.compare import compare_policies, write_report
 
-    policies = {"agent": agent, "random": behaviour_policy(cfg.task, "random"),
-                "medium": behaviour_policy(cfg.task, "medium", deterministic=True)}
+    policies = {"agent": agent, "random": behaviour_policy(cfg.task, "random")}
+    if weights_path(cfg.task, "medium").is_file():  # a task whose policies do not ship yet
+        policies["medium"] = behaviour_policy(cfg.task, "medium", deterministic=True)
     report = compare_policies(policies, episodes=cfg.compare_episodes, seed=10_000 + cfg.seed,
                               task=cfg.task, model=cfg.model or None)
     write_report(report, out_dir)

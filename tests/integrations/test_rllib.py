@@ -65,6 +65,27 @@ def test_imagine_job_writes_its_run_directory_and_resumes(local_ray, tmp_path, m
         assert (tmp_path / name).exists()
 
 
+def test_imagine_trains_another_task_in_its_learned_env(local_ray, tiny_task_models, tmp_path,
+                                                        monkeypatch):
+    """--task walker2d with a model of it: real Walker2d-v5 evaluation, and a final comparison
+    without the medium policy, which does not ship for Walker2d yet."""
+    import dreamenv.integrations.rllib as rllib
+    from dreamenv.integrations.imagine import ImagineConfig, run_imagine
+
+    original = rllib.algo_config
+    monkeypatch.setattr(rllib, "algo_config", lambda *a, **k: original(*a, **k).training(
+        train_batch_size_per_learner=200, minibatch_size=100, num_epochs=1))
+    cfg = ImagineConfig(task="walker2d", model=tiny_task_models["Walker2d-v5"], iterations=1,
+                        num_envs=4, eval_episodes=1, iteration_seconds=0, compare_episodes=1,
+                        max_episode_steps=30)
+    report = run_imagine(cfg, tmp_path)
+    assert np.isfinite(report["log"][0]["real_return"])
+    assert report["comparison"]["env_id"] == "Walker2d-v5"
+    assert set(report["comparison"]["policies"]) == {"agent", "random"}
+    with pytest.raises(ValueError, match="task='walker2d', not 'hopper'"):
+        run_imagine(ImagineConfig(iterations=2), tmp_path)
+
+
 def test_imagine_runs_on_a_two_worker_ray_cluster(tmp_path, monkeypatch):
     """RAY_ADDRESS points the job at a cluster; two remote env runners sample DyDiff there."""
     from ray.cluster_utils import Cluster
