@@ -316,8 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     from dreamenv.integrations.imagine import ImagineConfig
 
     p = commands.add_parser("imagine", help="train an RLlib agent inside a learned env "
-                                            "(DyDiff-Hopper), evaluate it in the real env "
-                                            "(resumes)")
+                                            "(DyDiff-<Task>, --task), evaluate it in the real "
+                                            "env (resumes)")
     p.add_argument("--out", default="runs/imagine", help="run directory")
     add_dataclass_options(p, ImagineConfig)
     p.set_defaults(func=cmd_imagine)

@@ -2,8 +2,8 @@
 
 ``behaviour_policy("hopper", "medium")`` returns a batch policy (``act(obs, rng) -> action``).
 The levels ``random``, ``medium`` and ``expert`` are graded as D4RL grades its datasets; ``other``
-is a policy from a SAC run with another seed that is in no dataset, for testing models on
-behaviour they never saw.
+is a policy in no dataset, from another run (Hopper: SAC with another seed; the other tasks: TD3,
+made by ``benchmarks/task_pipeline.py``), for testing models on behaviour they never saw.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dreamenv.behaviour.policy import (
     load_actor,
     save_actor,
 )
-from dreamenv.tasks import TASKS
+from dreamenv.tasks import TASKS, get_task
 
 LEVELS = ("random", "medium", "expert", "other")
 
@@ -30,14 +30,15 @@ def weights_path(task: str, level: str):
 
 def behaviour_policy(task: str, level: str, deterministic: bool = False):
     """The shipped behaviour policy of ``task`` at ``level`` (one of :data:`LEVELS`)."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
-    env_id = TASKS[task].env_id
-    if level == "random":
+    env_id = get_task(task).env_id
+    if level == "random":  # any env with a Box action space has one
         space = gym.make(env_id).action_space
         return RandomPolicy(space.low, space.high)
     if level not in LEVELS:
         raise ValueError(f"unknown policy level {level!r}; known: {', '.join(LEVELS)}")
+    if task not in TASKS:
+        raise ValueError(f"no {level} policy for {env_id}: behaviour policies ship for "
+                         f"{', '.join(TASKS)} only; pass a policy file instead")
     path = weights_path(task, level)
     if not path.is_file():
         steps = TASKS[task].behaviour_steps

@@ -53,6 +53,10 @@ def load_dynamics(model: object, task: Task) -> tuple[DynamicsModel, Termination
     if not callable(getattr(model, "predict", None)):
         raise ValueError(f"model must be a checkpoint directory or a dynamics model with "
                          f"predict(), got {type(model).__name__}")
+    if task.terminated is None:  # the learned head lives in the checkpoint, not the object
+        raise ValueError(f"a model object for {task.env_id} needs a termination rule: pass "
+                         "task=Task(..., terminated=fn) (dreamenv.tasks.Task), or model=DIR, "
+                         "whose checkpoint has the learned termination head")
     return model, task.termination(), {}  # type: ignore[return-value]
 
 
@@ -104,12 +108,18 @@ class ImaginedBatch:
             sampling temperature).
         dt: seconds per step, to integrate the x position from the predicted x velocity.
         body: the task's locomotion layout (x velocity, reward terms), or ``None``.
+        obs_bounds: the observation space's ``(low, high)``: predictions are clipped to its
+            finite bounds (Pendulum's ``cos, sin`` in [-1, 1]), so every observation lies in
+            the space, as the real env's do. Unbounded spaces (MuJoCo's) cost nothing.
     """
 
     def __init__(self, model: DynamicsModel, termination: TerminationFn, num_rows: int,
                  history: int | None, predict_kwargs: dict, dt: float,
-                 body: Locomotion | None = None):
+                 body: Locomotion | None = None,
+                 obs_bounds: tuple[np.ndarray, np.ndarray] | None = None):
         self.model, self.termination = model, termination
+        bounded = obs_bounds is not None and np.isfinite(np.concatenate(obs_bounds)).any()
+        self.obs_bounds = obs_bounds if bounded else None
         self.num_rows, self.predict_kwargs = num_rows, predict_kwargs
         self.dt, self.body = dt, body
         length = model.history_len
@@ -151,6 +161,9 @@ class ImaginedBatch:
         if diverged.any():  # never let NaN/inf out: keep the last state and end the row
             obs[diverged] = self.window.current[diverged].numpy()
             reward[diverged] = 0.0
+            next_state = torch.as_tensor(obs, dtype=torch.float32)
+        if self.obs_bounds is not None:
+            obs = np.clip(obs, *self.obs_bounds)
             next_state = torch.as_tensor(obs, dtype=torch.float32)
         self.window = self.window.push(action, next_state)
         if self.hidden_tokens:

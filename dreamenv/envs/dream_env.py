@@ -40,8 +40,10 @@ class DreamSetup:
                              f"{obs_dim} and {act_dim}")
         options = predict_options(self.dynamics, num_rows, denoising_steps, history_noise,
                                   precision, sampling_temperature)
+        space = self.real.observation_space
         self.core = ImaginedBatch(self.dynamics, termination, num_rows, history, options,
-                                  self.real.dt, self.task.body)
+                                  self.real.dt, self.task.body,
+                                  (space.low.astype(np.float64), space.high.astype(np.float64)))
         self.termination_rule = (self.task.rule if self.task.known else
                                  "learned: the model's termination head (no task module "
                                  f"for {self.task.env_id})")
@@ -56,7 +58,8 @@ class DreamSetup:
             if dataset is None:
                 raise ValueError("start='dataset' needs dataset=NAME_OR_PATH for this model")
             self.dataset_starts = DatasetStarts(dataset, self.dynamics.history_len,
-                                                self.task.env_id)
+                                                self.task.env_id, (self.dynamics.state_dim,
+                                                                   self.dynamics.action_dim))
         self.render_mode = render_mode
         self.obs_dtype = self.real.observation_space.dtype  # float64 for MuJoCo, float32 often
         self.low = self.real.action_space.low.astype(np.float64)
@@ -73,6 +76,10 @@ class DreamSetup:
             if obs.shape != shape or not np.isfinite(obs).all():
                 raise ValueError(f"options['initial_obs'] must be a finite array of shape "
                                  f"{shape}, got shape {obs.shape}")
+            space = self.real.observation_space
+            if not ((obs >= space.low) & (obs <= space.high)).all():
+                raise ValueError(f"options['initial_obs'] {obs.tolist()} is outside the "
+                                 f"observation space {space}")
             x = 0.0
         elif self.dataset_starts is not None:
             obs, x, past = self.dataset_starts.draw(rng)
@@ -169,6 +176,7 @@ class DreamEnv(DreamSetup, gym.Env):
         self.observation_space = self.real.observation_space
         self.action_space = self.real.action_space
         self.metadata = {**self.metadata, "render_fps": self.real.render_fps,
+                         "render_modes": ["rgb_array"] if self.task.body is not None else [],
                          "termination": self.termination_rule}
         self._obs: np.ndarray | None = None
 

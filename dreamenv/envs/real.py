@@ -28,9 +28,11 @@ class RealBody:
         if render_mode is not None and task.body is None:
             raise ValueError(f"render_mode={render_mode!r}: dreamenv cannot pose the real "
                              f"{task.env_id} from an observation (no task module for it)")
-        kwargs = {"width": width, "height": height} if render_mode else {}
+        # Only asked for when rendering: envs without a render_mode argument still load.
+        kwargs = {"render_mode": render_mode, "width": width, "height": height} if render_mode \
+            else {}
         try:
-            self.env = gym.make(task.env_id, render_mode=render_mode, **kwargs).unwrapped
+            self.env = gym.make(task.env_id, **kwargs).unwrapped
         except gym.error.Error as e:
             raise ValueError(f"{task.env_id}: the real env is needed for its spaces and reset "
                              f"distribution and cannot be made here ({e})") from None

@@ -21,7 +21,8 @@ class Start(str, enum.Enum):
     """``start=`` of the DyDiff envs."""
 
     REAL = "real"
-    """The real env's reset distribution (``reset(seed=s)`` matches ``Hopper-v5``)."""
+    """The real env's reset distribution (``reset(seed=s)`` matches the real env's, e.g.
+    ``Hopper-v5``'s)."""
     DATASET = "dataset"
     """A uniformly drawn dataset state, with its recorded history."""
 
@@ -29,14 +30,16 @@ class Start(str, enum.Enum):
 class DatasetStarts:
     """Draw start states and their recorded history windows from an offline dataset."""
 
-    def __init__(self, dataset: str | Path, history_len: int, env_id: str):
+    def __init__(self, dataset: str | Path, history_len: int, env_id: str,
+                 widths: tuple[int, int] | None = None):
+        """``widths``: the model's ``(state, action)`` widths the data must have."""
         from dreamenv.datasets.recipes import RECIPES, dataset_path
         from dreamenv.training.common import load_training_dataset, looks_like_minari_id
 
         path = Path(dataset_path(str(dataset)) if str(dataset) in RECIPES else dataset)
         if str(dataset) not in RECIPES and not path.is_file() and looks_like_minari_id(
                 str(dataset)):
-            data = load_training_dataset(str(dataset))[0]  # a local Minari dataset
+            data = load_training_dataset(str(dataset), env_id)[0]  # a local Minari dataset
         elif not path.is_file():
             raise DatasetError(f"{path}: dataset for start='dataset' not found; make it with "
                                f"`dreamenv data make {dataset}`")
@@ -47,6 +50,10 @@ class DatasetStarts:
                                f"is {env_id!r}")
         self.observations = data["observations"]
         self.actions = data["actions"]
+        found = (self.observations.shape[1], self.actions.shape[1])
+        if widths is not None and found != tuple(widths):
+            raise DatasetError(f"{path}: observations and actions of widths {found}, the model "
+                               f"has {tuple(widths)}")
         self.starts = episode_starts(data["terminals"], data["timeouts"])
         qpos = data.arrays.get("infos/qpos")
         self.x_positions = None if qpos is None else np.asarray(qpos[:, 0], dtype=np.float64)

@@ -34,6 +34,8 @@ class DreamVectorEnv(DreamSetup, VectorEnv):
     dict of arrays with Gymnasium's ``_key`` masks. ``reset(seed=s)`` seeds row ``i`` with
     ``s + i``; ``reset()`` keeps every row's random stream, as a Gymnasium env does;
     ``options={"initial_obs": (N, S) array}`` starts every row from given states.
+    ``metadata["termination"]`` says what ends an episode (the task's rule, or the model's
+    learned head for a task without a module).
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["rgb_array"],
@@ -60,6 +62,7 @@ class DreamVectorEnv(DreamSetup, VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.metadata = {**self.metadata, "render_fps": self.real.render_fps,
+                         "render_modes": ["rgb_array"] if self.task.body is not None else [],
                          "termination": self.termination_rule}
         self._rngs: list[np.random.Generator] = []
         self._elapsed = np.zeros(self.num_envs, dtype=np.int64)

@@ -26,6 +26,7 @@ from dreamenv.evaluation.openloop import HORIZONS, EpisodeSet, choose_starts, op
 from dreamenv.models.checkpoint import load_checkpoint
 from dreamenv.models.ensemble import Propagation
 from dreamenv.models.sample_mean import SampleMean
+from dreamenv.tasks import TASKS
 from dreamenv.training.common import load_training_dataset
 from dreamenv.training.data import TransitionData
 
@@ -56,7 +57,7 @@ def evaluation_episodes(config: dict, dataset: str | None, policy_file: str | No
     """The two episode sets, the training data's state std, and notes for the report."""
     train_cfg = config["training"]["config"]["train"]
     data_name = dataset or config["dataset"]["source"]
-    data, _ = load_training_dataset(data_name)
+    data, _ = load_training_dataset(data_name, config["env_id"])
     split = TransitionData(data, train_cfg["holdout_fraction"], train_cfg["seed"])
     notes = {"dataset": data_name, "same_data_as_training":
              split.fingerprint == config["dataset"]["sha256"]}
@@ -65,6 +66,9 @@ def evaluation_episodes(config: dict, dataset: str | None, policy_file: str | No
     if policy_file:
         actor, info = load_actor(policy_file, config["env_id"])
         policy = ActorPolicy(actor, metadata=info)
+    elif config["task"] not in TASKS:
+        raise ValueError(f"{config['env_id']}: no shipped policy outside the data to judge the "
+                         "model on; pass --policy FILE (a policy the model never saw)")
     else:
         policy = behaviour_policy(config["task"], "other")
     arrays = collect(policy, config["env_id"], other_steps, seed=seed + 1000, desc="other policy")

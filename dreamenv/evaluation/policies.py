@@ -28,7 +28,7 @@ import numpy as np
 
 from dreamenv.behaviour import LEVELS, behaviour_policy
 from dreamenv.behaviour.policy import ActorPolicy, load_actor
-from dreamenv.tasks import TASKS
+from dreamenv.tasks import get_task
 
 
 class NoisyPolicy:
@@ -59,7 +59,7 @@ def load_policy(spec: str, task: str = "hopper") -> tuple[str, object]:
 
 
 def _policy_from(spec: str, task: str) -> object:
-    env_id = TASKS[task].env_id
+    env_id = get_task(task).env_id
     level, plus, sigma = spec.partition("+")
     if level in LEVELS:
         policy = behaviour_policy(task, level, deterministic=True)

@@ -22,7 +22,7 @@ from ray.rllib.core.rl_module.rl_module import RLModule
 from ray.tune.registry import register_env
 
 from dreamenv.envs.vector import DreamVectorEnv
-from dreamenv.tasks import TASKS
+from dreamenv.tasks import get_task
 from dreamenv.wrappers import UncertaintyPenaltyVector
 
 DREAM_ENV = "dreamenv-DyDiff"
@@ -44,10 +44,10 @@ def make_dream_env(config: dict) -> gym.vector.VectorEnv:
 def make_real_env(config: dict) -> gym.vector.VectorEnv:
     """The real env for evaluation. RLlib deep-merges the training ``env_config`` into the
     evaluation config, so every model option in it is ignored here on purpose."""
-    env_id = TASKS[config.get("task", "hopper")].env_id
-    return gym.make_vec(env_id, num_envs=int(config.get("num_envs", 1)),
-                        vectorization_mode="sync",
-                        max_episode_steps=int(config.get("max_episode_steps", 1000)))
+    task = get_task(config.get("task", "hopper"))
+    limit = config.get("max_episode_steps", task.max_episode_steps)
+    return gym.make_vec(task.env_id, num_envs=int(config.get("num_envs", 1)),
+                        vectorization_mode="sync", max_episode_steps=int(limit))
 
 
 def register() -> None:
@@ -65,7 +65,9 @@ def algo_config(algo: str, env_config: dict, num_envs: int = 16, num_env_runners
     ``iteration_seconds`` makes each iteration train at least that long, so that the real-env
     evaluation (seconds per episode) does not dominate short SAC iterations."""
     register()
-    real_config = {"task": env_config.get("task", "hopper"), "max_episode_steps": 1000}
+    task = get_task(env_config.get("task", "hopper"))
+    # The real env's own time limit, whatever the training env's episodes are cut at.
+    real_config = {"task": task.name, "max_episode_steps": task.max_episode_steps}
     config = (training_config(algo)
               .environment(DREAM_ENV, env_config=dict(env_config))
               .env_runners(num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs,
@@ -126,7 +128,7 @@ class RLlibPolicy:
         if not module_dir.is_dir():
             raise ValueError(f"{path}: not an RLlib algorithm checkpoint (no {module_dir.name} "
                              "module under learner_group/learner/rl_module)")
-        space = gym.make(TASKS[task].env_id).action_space
+        space = gym.make(get_task(task).env_id).action_space
         return cls(RLModule.from_checkpoint(str(module_dir)), space.low, space.high)
 
     def act(self, obs: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:

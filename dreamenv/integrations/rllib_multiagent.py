@@ -43,6 +43,7 @@ from ray.tune.registry import register_env
 from dreamenv.integrations.rllib import evaluated_in_real_env, training_config
 from dreamenv.multiagent import DreamParallelEnv, DreamParallelVecEnv, Factorisation
 from dreamenv.multiagent.parallel import dream_env_id
+from dreamenv.tasks import TASKS, Task, get_task
 
 logger = logging.getLogger(__name__)
 
@@ -142,15 +143,22 @@ def make_multiagent_real_env(config: dict) -> ParallelPettingZooEnv:
     """The real MaMuJoCo env for evaluation (model options in ``config`` are ignored)."""
     from gymnasium_robotics import mamujoco_v1
 
-    env = mamujoco_v1.parallel_env(config.get("scenario", "Hopper"),
-                                   config.get("agent_conf", "3x1"),
-                                   max_episode_steps=int(config.get("max_episode_steps", 1000)))
+    scenario = config.get("scenario", "Hopper")
+    limit = config.get("max_episode_steps", scenario_task(scenario).max_episode_steps)
+    env = mamujoco_v1.parallel_env(scenario, config.get("agent_conf", "3x1"),
+                                   max_episode_steps=int(limit))
     return _for_rllib(env, config.get("policy_sharing", "per-agent"))
 
 
 def register() -> None:
     register_env(MA_DREAM_ENV, make_multiagent_dream_env)
     register_env(MA_REAL_ENV, make_multiagent_real_env)
+
+
+def scenario_task(scenario: str) -> Task:
+    """The task whose body MaMuJoCo's ``scenario`` splits (``"Walker2d"`` -> walker2d)."""
+    dream_env_id(scenario)  # a one-line error for a scenario dreamenv has no env for
+    return next(task for task in TASKS.values() if task.title == scenario)
 
 
 def module_id(agent: str, sharing: str) -> str:
@@ -194,7 +202,8 @@ def multiagent_algo_config(algo: str, env_config: dict, num_envs: int = 16,
               .env_runners(num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs,
                            env_runner_cls=(BatchedEnvRunner if runner == "batched"
                                            else MultiAgentEnvRunner)))
-    return evaluated_in_real_env(config, MA_REAL_ENV, {**real_config, "max_episode_steps": 1000},
+    limit = scenario_task(env_config.get("scenario", "Hopper")).max_episode_steps
+    return evaluated_in_real_env(config, MA_REAL_ENV, {**real_config, "max_episode_steps": limit},
                                  eval_episodes, seed, iteration_seconds)
 
 
@@ -233,7 +242,9 @@ class JointPolicy:
         if not config.get("agent_conf"):
             raise ValueError(f"{report}: not a multi-agent run (no agent_conf)")
         sharing = config.get("policy_sharing", "per-agent")
-        factorisation = Factorisation.from_mamujoco("Hopper", config["agent_conf"],
+        # The run's report holds its ImagineConfig: the task names the body MaMuJoCo splits.
+        scenario = get_task(config.get("task", "hopper")).title
+        factorisation = Factorisation.from_mamujoco(scenario, config["agent_conf"],
                                                     check_steps=0)
         root = path / "learner_group" / "learner" / "rl_module"
         modules = {}

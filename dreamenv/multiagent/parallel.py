@@ -47,12 +47,14 @@ class DreamParallelEnv(ParallelEnv):
       agents' actions placed at their actuators.
     * **rewards**: every agent gets the body's predicted reward (MaMuJoCo's shared reward).
     * **terminations / truncations**: the single-agent env's (the task's health rule on the
-      predicted state; 1000 steps), the same for every agent; then ``agents`` is empty and the
+      predicted state, none for HalfCheetah; the task's time limit, 1000 steps), the same for
+      every agent; then ``agents`` is empty and the
       next ``step`` needs a ``reset``.
     * **infos**: the DyDiff env's info, one copy per agent: at reset MaMuJoCo's keys
       (``x_position``, ``z_distance_from_origin``); at a step also ``x_velocity``, the reward
-      terms (``reward_forward``, ``reward_ctrl``, ``reward_survive``, recomputed from the
-      predicted state and the joint action), ``uncertainty`` and ``model_diverged``.
+      terms (the real env's: ``reward_forward``, ``reward_ctrl`` and, for the bodies that can
+      fall, ``reward_survive``; recomputed from the predicted state and the joint action),
+      ``uncertainty`` and ``model_diverged``.
     * ``agents`` is empty until the first ``reset`` (MaMuJoCo fills it at construction; PettingZoo
       leaves it open).
     * ``state()``: the single-agent observation (``state_space``).

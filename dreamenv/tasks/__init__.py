@@ -20,10 +20,17 @@ TASKS: dict[str, Task] = {m.TASK.name: m.TASK for m in (hopper, walker2d, halfch
 
 
 def get_task(name: str) -> Task:
-    """The known task ``name``; ``ValueError`` listing the known ones otherwise."""
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; dreamenv knows {', '.join(TASKS)}")
-    return TASKS[name]
+    """The known task ``name``, or for a registered Gymnasium env id (a bring-your-own-data
+    checkpoint's task) its task, generic if the project has no module for it; ``ValueError``
+    listing the known ones otherwise."""
+    if name in TASKS:
+        return TASKS[name]
+    import gymnasium as gym
+
+    if name in gym.registry:
+        return task_for_env(name, generic=True)
+    raise ValueError(f"unknown task {name!r}; dreamenv knows {', '.join(TASKS)} (or any "
+                     "registered Gymnasium env id)")
 
 
 def task_for_env(env_id: str, generic: bool = False) -> Task:

@@ -29,7 +29,8 @@ class Task:
         env_id: the Gymnasium id the data comes from.
         terminated: the real env's termination rule on observations, or ``None`` for a task
             without a known rule (a learned env then uses the model's learned head).
-        rule: one line saying what ``terminated`` checks (docstrings, env info).
+        rule: one line saying what ``terminated`` checks (docstrings, env info); left out, it
+            says whether the task's own rule or the model's learned head decides.
         body: the locomotion layout (x position, rendering, reward terms), or ``None``.
         max_episode_steps: the real env's time limit.
         random_return, expert_return: D4RL's reference returns for the normalised score
@@ -43,12 +44,18 @@ class Task:
     name: str
     env_id: str
     terminated: TerminationFn | None = None
-    rule: str = "none: the model's learned termination head"
+    rule: str | None = None
     body: Locomotion | None = None
     max_episode_steps: int | None = 1000
     random_return: float | None = None
     expert_return: float | None = None
     behaviour_steps: int = 300_000
+
+    def __post_init__(self) -> None:
+        if self.rule is None:
+            rule = ("none: the model's learned termination head" if self.terminated is None
+                    else f"{self.env_id}'s own termination rule")
+            object.__setattr__(self, "rule", rule)  # frozen: set once, here
 
     @property
     def title(self) -> str:

@@ -12,6 +12,7 @@ import torch
 from dreamenv._atomic import atomic_path
 from dreamenv.datasets.dataset import OfflineDataset
 from dreamenv.datasets.hdf5 import load_hdf5
+from dreamenv.tasks import TASKS
 
 
 class ModelKind(enum.Enum):
@@ -71,6 +72,10 @@ def load_training_dataset(name_or_path: str, env_id: str | None = None
     from dreamenv.datasets.recipes import RECIPES, make_dataset
 
     if name_or_path in RECIPES:
+        recipe_env = TASKS[RECIPES[name_or_path].task].env_id
+        if env_id and env_id != recipe_env:  # refused before hours of making the dataset
+            raise ValueError(f"{name_or_path}: a {recipe_env} dataset, not {env_id!r} "
+                             "(--env-id)")
         dataset, name = load_hdf5(make_dataset(name_or_path)), name_or_path
     elif Path(name_or_path).is_file() or not looks_like_minari_id(name_or_path):
         dataset = load_hdf5(name_or_path)

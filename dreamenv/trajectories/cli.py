@@ -30,10 +30,7 @@ def cmd_rollouts(args: argparse.Namespace) -> None:
     if not callable(getattr(start_model, "predict", None)):
         raise ValueError(f"{start_dir}: the start rollout needs a step model")
     label, policy = load_policy(args.policy, config["task"])
-    dataset, name = load_training_dataset(args.dataset or config["dataset"]["source"])
-    if dataset.metadata.get("env_id") not in (None, env_id):
-        raise ValueError(f"{name}: data of {dataset.metadata.get('env_id')!r}, the model is "
-                         f"{env_id!r}")
+    dataset, name = load_training_dataset(args.dataset or config["dataset"]["source"], env_id)
     starts = draw_starts(dataset, args.starts, max(model.history_len, start_model.history_len),
                          args.seed)
     out = generate(model, start_model, policy, starts.history, args.horizon, args.rounds,

@@ -85,11 +85,21 @@ def test_other_tasks_refuse_the_checkpoint_and_its_data(pendulum_model, hopper_r
     assert "dataset of 'Hopper-v5', not 'Walker2d-v5' (--env-id)" in capsys.readouterr().err
     with pytest.raises(ValueError, match="needs model=DIR"):
         gym.make("DyDiff")
+    # A model object carries no learned head: a task without a rule must be given one.
+    from dreamenv.models.checkpoint import load_checkpoint
+    from dreamenv.tasks import Task, generic_task
+
+    loaded = load_checkpoint(model)[0]
+    with pytest.raises(ValueError, match="needs a termination rule: pass task=Task"):
+        gym.make("DyDiff", task=generic_task(ENV), model=loaded)
+    ruled = Task(name="pole", env_id=ENV, terminated=lambda obs: np.abs(obs[:, 1]) > 0.2)
+    env = gym.make("DyDiff", task=ruled, model=loaded)
+    assert env.reset(seed=0)[0] in env.observation_space
     with pytest.raises(ValueError, match="cannot pose the real InvertedPendulum-v5"):
         gym.make("DyDiff", model=str(model), render_mode="rgb_array")
 
 
-def test_a_local_minari_dataset_of_a_classic_control_env_trains_an_env(tmp_path):
+def test_a_local_minari_dataset_of_a_classic_control_env_trains_an_env(tmp_path, capsys):
     from dreamenv.datasets.minari import export_minari
 
     data = _random_data("Pendulum-v1", 400)  # not MuJoCo; never terminates; 200-step limit
@@ -104,3 +114,25 @@ def test_a_local_minari_dataset_of_a_classic_control_env_trains_an_env(tmp_path)
     check_env(env.unwrapped, skip_render_check=True)
     real = gym.make("Pendulum-v1")
     np.testing.assert_array_equal(env.reset(seed=5)[0], real.reset(seed=5)[0])
+    # Pendulum's observation space is bounded (cos, sin in [-1, 1], speed in [-8, 8]): a
+    # one-epoch model predicts outside it, the env clips, as the real env never leaves it.
+    assert env.metadata["render_modes"] == []  # no body layout to pose
+    vec = gym.make_vec("DyDiff", num_envs=8, model=str(model))
+    vec.reset(seed=0)
+    for _ in range(50):
+        obs, *_ = vec.step(vec.action_space.sample())
+        assert obs in vec.observation_space
+    with pytest.raises(ValueError, match="outside the observation space"):
+        env.reset(options={"initial_obs": np.array([2.0, 0.0, 0.0], dtype=np.float32)})
+    # A recipe for another task is refused before it is made (hopper-expert takes minutes).
+    assert main(["train", "--dataset", "hopper-expert", "--env-id", "Pendulum-v1",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "a Hopper-v5 dataset, not 'Pendulum-v1'" in capsys.readouterr().err
+
+
+def test_start_dataset_of_other_widths_is_refused(pendulum_model, tmp_path):
+    """A file without env_id metadata but of another env's widths cannot seed the env's starts."""
+    _, model = pendulum_model
+    other = save_hdf5(_random_data("Pendulum-v1", 100), tmp_path / "pendulum.hdf5")  # no env_id
+    with pytest.raises(DatasetError, match=r"widths \(3, 1\), the model has \(4, 1\)"):
+        gym.make("DyDiff", model=str(model), start="dataset", dataset=str(other))

@@ -170,3 +170,22 @@ def test_the_uncertainty_penalty_reaches_the_batched_team_env():
     expected = reward[1]["agent_0"] - 2.0 * info[1]["agent_0"]["uncertainty"]
     assert penalised_reward[1]["agent_0"] == pytest.approx(expected, abs=1e-5)
     assert penalised_reward[1]["agent_0"] < reward[1]["agent_0"]
+
+
+def test_a_checkpoint_is_read_with_its_runs_body_and_time_limit(tmp_path):
+    """A Walker2d run's checkpoint is split as Walker2d 2x3 (not as Hopper), and the real
+    evaluation env's time limit is the task's."""
+    from dreamenv.integrations.rllib_multiagent import scenario_task
+
+    (tmp_path / "checkpoint").mkdir()
+    (tmp_path / "report.json").write_text(json.dumps(
+        {"config": {"task": "walker2d", "agent_conf": "2x3", "policy_sharing": "per-agent"}}))
+    # Read as Hopper, "2x3" would be refused as an unknown Hopper factorisation; read as
+    # Walker2d it gets as far as looking for its two agents' modules.
+    with pytest.raises(ValueError, match=r"no RLModule 'agent_[01]'"):
+        JointPolicy.from_checkpoint(tmp_path / "checkpoint")
+    assert scenario_task("HalfCheetah").env_id == "HalfCheetah-v5"
+    with pytest.raises(ValueError, match="no DyDiff env for MaMuJoCo scenario 'Ant'"):
+        scenario_task("Ant")
+    real = make_multiagent_real_env({"scenario": "Walker2d", "agent_conf": "2x3"})
+    assert real.par_env.single_agent_env.spec.max_episode_steps == 1000

@@ -81,3 +81,14 @@ def test_registry_datasets_and_lookups_cover_every_task():
         pendulum.normalized_score(0.0)
     with pytest.raises(ValueError, match="unknown task 'ant'"):
         get_task("ant")
+
+
+def test_a_custom_tasks_rule_text_says_who_decides():
+    """A task built with a termination function but no ``rule`` text must not claim that the
+    learned head decides."""
+    from dreamenv.tasks import Task
+
+    own = Task(name="pend", env_id="InvertedPendulum-v5", terminated=lambda obs: obs[:, 1] > 0.2)
+    assert own.rule == "InvertedPendulum-v5's own termination rule"
+    assert "learned termination head" in Task(name="p", env_id="Pendulum-v1").rule
+    assert get_task("hopper").rule.startswith("Hopper-v5's health check")
