@@ -30,7 +30,8 @@ def weights_path(task: str, level: str):
 
 def behaviour_policy(task: str, level: str, deterministic: bool = False):
     """The shipped behaviour policy of ``task`` at ``level`` (one of :data:`LEVELS`)."""
-    env_id = get_task(task).env_id
+    found = get_task(task)  # a known name, or an env id (a known task's, or generic)
+    task, env_id = found.name, found.env_id
     if level == "random":  # any env with a Box action space has one
         space = gym.make(env_id).action_space
         return RandomPolicy(space.low, space.high)

@@ -40,7 +40,10 @@ def register_envs() -> None:
 
 
 def dream_env_id(task: str) -> str:
-    """The registered id of a task's learned env: ``dream_env_id("hopper") == "DyDiff-Hopper"``."""
+    """The registered id of a task's learned env: ``dream_env_id("hopper") == "DyDiff-Hopper"``;
+    a task without a module (a registered env id) has the generic ``DyDiff``, which needs
+    ``model=DIR``."""
     from dreamenv.tasks import get_task
 
-    return f"DyDiff-{get_task(task).title}"
+    found = get_task(task)
+    return f"DyDiff-{found.title}" if found.known else GENERIC_ENV_ID

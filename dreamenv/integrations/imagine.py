@@ -29,7 +29,7 @@ import numpy as np
 
 from dreamenv._atomic import atomic_path
 from dreamenv._progress import progress
-from dreamenv.tasks import get_task
+from dreamenv.tasks import TASKS, get_task
 from dreamenv.training.common import plot_log
 
 
@@ -101,6 +101,10 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
 
     from dreamenv.integrations.rllib import algo_config
 
+    if cfg.task not in TASKS:  # refused now, not after the training it would waste
+        raise ValueError(f"imagine trains in a task with a module ({', '.join(TASKS)}), got "
+                         f"{cfg.task!r}; a learned env of other data: gym.make('DyDiff', "
+                         "model=DIR) with your own agent")
     torch.set_num_threads(cfg.threads)
     out_dir = Path(out_dir).resolve()  # RLlib reads a relative path as a URI without a scheme
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,8 @@ def make_real_env(config: dict) -> gym.vector.VectorEnv:
     task = get_task(config.get("task", "hopper"))
     limit = config.get("max_episode_steps", task.max_episode_steps)
     return gym.make_vec(task.env_id, num_envs=int(config.get("num_envs", 1)),
-                        vectorization_mode="sync", max_episode_steps=int(limit))
+                        vectorization_mode="sync",
+                        max_episode_steps=None if limit is None else int(limit))
 
 
 def register() -> None:

@@ -16,6 +16,7 @@ import numpy as np
 
 from dreamenv.tasks.locomotion import Locomotion
 
+LEARNED_RULE = "none: the model's learned termination head"
 TerminationFn = Callable[[np.ndarray], np.ndarray]
 """Maps ``(B, S)`` next observations to ``(B,)`` bools."""
 
@@ -52,8 +53,9 @@ class Task:
     behaviour_steps: int = 300_000
 
     def __post_init__(self) -> None:
-        if self.rule is None:
-            rule = ("none: the model's learned termination head" if self.terminated is None
+        # Also a learned-head text copied over by dataclasses.replace(task, terminated=fn).
+        if self.rule is None or (self.terminated is not None and self.rule == LEARNED_RULE):
+            rule = (LEARNED_RULE if self.terminated is None
                     else f"{self.env_id}'s own termination rule")
             object.__setattr__(self, "rule", rule)  # frozen: set once, here
 

@@ -136,3 +136,22 @@ def test_start_dataset_of_other_widths_is_refused(pendulum_model, tmp_path):
     other = save_hdf5(_random_data("Pendulum-v1", 100), tmp_path / "pendulum.hdf5")  # no env_id
     with pytest.raises(DatasetError, match=r"widths \(3, 1\), the model has \(4, 1\)"):
         gym.make("DyDiff", model=str(model), start="dataset", dataset=str(other))
+
+
+def test_compare_and_policies_for_a_task_without_a_module(pendulum_model):
+    """Seed-matched learned-vs-real returns work for any env (no normalised score: no D4RL
+    reference returns); only the random policy exists for it, the others are one-line errors."""
+    from dreamenv.behaviour import behaviour_policy
+    from dreamenv.evaluation.compare import compare_policies
+
+    _, model = pendulum_model
+    random = behaviour_policy(ENV, "random")
+    report = compare_policies({"random": random}, episodes=2, max_steps=30, task=ENV,
+                              model=str(model))
+    row = report["policies"]["random"]
+    assert report["env_id"] == ENV and "normalized_score_real" not in row
+    assert np.isfinite(row["real_return"]) and np.isfinite(row["learned_return"])
+    with pytest.raises(ValueError, match="behaviour policies ship for hopper"):
+        behaviour_policy(ENV, "medium")
+    # A known task's env id is that task: its shipped policy, not a refusal.
+    assert behaviour_policy("Hopper-v5", "medium").metadata

@@ -112,3 +112,11 @@ def test_imagine_runs_on_a_two_worker_ray_cluster(tmp_path, monkeypatch):
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def test_imagine_refuses_a_task_without_a_module_before_training(tmp_path):
+    from dreamenv.integrations.imagine import ImagineConfig, run_imagine
+
+    with pytest.raises(ValueError, match="imagine trains in a task with a module"):
+        run_imagine(ImagineConfig(task="Pendulum-v1"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()

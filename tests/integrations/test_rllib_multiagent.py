@@ -172,7 +172,7 @@ def test_the_uncertainty_penalty_reaches_the_batched_team_env():
     assert penalised_reward[1]["agent_0"] < reward[1]["agent_0"]
 
 
-def test_a_checkpoint_is_read_with_its_runs_body_and_time_limit(tmp_path):
+def test_a_checkpoint_is_read_with_its_runs_body_and_time_limit(tmp_path, monkeypatch):
     """A Walker2d run's checkpoint is split as Walker2d 2x3 (not as Hopper), and the real
     evaluation env's time limit is the task's."""
     from dreamenv.integrations.rllib_multiagent import scenario_task
@@ -187,5 +187,11 @@ def test_a_checkpoint_is_read_with_its_runs_body_and_time_limit(tmp_path):
     assert scenario_task("HalfCheetah").env_id == "HalfCheetah-v5"
     with pytest.raises(ValueError, match="no DyDiff env for MaMuJoCo scenario 'Ant'"):
         scenario_task("Ant")
+    # Every task's limit is 1000 today: give Walker2d another to see that the task's is used.
+    import dataclasses
+
+    from dreamenv.tasks import TASKS
+    monkeypatch.setitem(TASKS, "walker2d", dataclasses.replace(TASKS["walker2d"],
+                                                               max_episode_steps=321))
     real = make_multiagent_real_env({"scenario": "Walker2d", "agent_conf": "2x3"})
-    assert real.par_env.single_agent_env.spec.max_episode_steps == 1000
+    assert real.par_env.single_agent_env.spec.max_episode_steps == 321

@@ -92,3 +92,10 @@ def test_a_custom_tasks_rule_text_says_who_decides():
     assert own.rule == "InvertedPendulum-v5's own termination rule"
     assert "learned termination head" in Task(name="p", env_id="Pendulum-v1").rule
     assert get_task("hopper").rule.startswith("Hopper-v5's health check")
+    import dataclasses
+
+    replaced = dataclasses.replace(generic_task("Pendulum-v1"), terminated=lambda obs: obs[:, 0] > 2)
+    assert replaced.rule == "Pendulum-v1's own termination rule"
+    # A registered env id is a task too: a known task's own, or a generic one.
+    assert get_task("Walker2d-v5") is TASKS["walker2d"] and not get_task("Pendulum-v1").known
+    assert dream_env_id("Pendulum-v1") == "DyDiff"
