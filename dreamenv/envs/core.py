@@ -158,12 +158,13 @@ class ImaginedBatch:
         reward = pred.reward.numpy().astype(np.float64)
         diverged = ~(np.isfinite(obs).all(1) & np.isfinite(reward))
         next_state = pred.next_state
-        if diverged.any():  # never let NaN/inf out: keep the last state and end the row
+        any_diverged = diverged.any()
+        if any_diverged:  # never let NaN/inf out: keep the last state and end the row
             obs[diverged] = self.window.current[diverged].numpy()
             reward[diverged] = 0.0
-            next_state = torch.as_tensor(obs, dtype=torch.float32)
         if self.obs_bounds is not None:
             obs = np.clip(obs, *self.obs_bounds)
+        if any_diverged or self.obs_bounds is not None:  # the model sees what the env returns
             next_state = torch.as_tensor(obs, dtype=torch.float32)
         self.window = self.window.push(action, next_state)
         if self.hidden_tokens:

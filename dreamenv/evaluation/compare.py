@@ -125,7 +125,8 @@ def compare_in(policies: dict[str, object], learned_env: object, real_env: objec
     """Per-policy returns and state errors in two vector envs of the same rows (anything
     :func:`run_matched` steps), and the rank metrics across policies."""
     per_policy = {}
-    scored = get_task(task).expert_return is not None  # D4RL reference returns exist
+    known = get_task(task)
+    scored = known.expert_return is not None  # D4RL reference returns exist
     for name, policy in progress(iterable=list(policies.items()), desc="compare",
                                  unit="policy"):
         real_ret, real_len, real_states = run_matched(real_env, policy, seed, max_steps)
@@ -144,7 +145,7 @@ def compare_in(policies: dict[str, object], learned_env: object, real_env: objec
             "state_rmse": {h: _nanmean(err[:, h]) for h in HORIZONS if h <= max_steps},
         }
         if scored:
-            per_policy[name]["normalized_score_real"] = get_task(task).normalized_score(
+            per_policy[name]["normalized_score_real"] = known.normalized_score(
                 float(real_ret.mean()))
     real = np.array([p["real_return"] for p in per_policy.values()])
     learned = np.array([p["learned_return"] for p in per_policy.values()])
