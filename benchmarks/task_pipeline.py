@@ -5,26 +5,29 @@ Usage::
 
     python benchmarks/task_pipeline.py --task walker2d [--out runs/task-walker2d] [--ship]
 
-Stages, each skipped when its output exists and resumed from its checkpoint when interrupted:
+Stages, each skipped when its output exists and resumed from its checkpoint when interrupted,
+ordered so that the shipped env exists as early as possible:
 
 1. the behaviour SAC run on the real env (``task.behaviour_steps`` steps), and the expert and
    medium snapshots selected from it (``dreamenv behaviour select``), saved into the package's
    weights (commit them to ship them);
-2. an ``other`` policy: the best snapshot of a TD3 run (another algorithm and seed, in no
-   dataset: the policy the models are judged on);
-3. the datasets ``<task>-random``, ``-medium``, ``-expert``, ``-medium-replay``, ``-full-replay``;
-4. the diffusion model and the MBPO/MOPO ensemble on ``<task>-full-replay`` (the shipped Hopper
-   model's recipe); ``--ship`` copies the diffusion model into the package as the task's shipped
-   model (the policies of stages 1-2 always go into the package's weights);
-5. the open-loop horizon table of both models (held-out episodes and the ``other`` policy) and
+2. ``<task>-full-replay`` (the SAC buffer), and on it the diffusion model and the MBPO/MOPO
+   ensemble (the shipped Hopper model's recipe); ``--ship`` copies the diffusion model into the
+   package as the task's shipped model;
+3. an ``other`` policy: the best snapshot of a TD3 run as long as the SAC run (another
+   algorithm and seed, in no dataset: the policy the models are judged on), saved into the
+   package's weights;
+4. the open-loop horizon table of both models (held-out episodes and the ``other`` policy) and
    the seed-matched return comparison of random, medium, expert and other in the learned and the
-   real env; this stage is measured anew at every call (minutes, not hours).
+   real env; this stage is measured anew at every call (minutes, not hours);
+5. the datasets ``<task>-random``, ``-medium``, ``-expert``, ``-medium-replay`` (1M-step
+   rollouts of the shipped policies, and a cut of the SAC buffer).
 
 Prints the tables and writes ``accuracy.json`` / ``compare.json`` (and their PNGs) under ``--out``.
-Many hours of CPU per task; meant for a background job. Measured 2026-12-01: the HalfCheetah SAC
+Hours of CPU per task; meant for a background job. Measured 2026-12-01: the HalfCheetah SAC
 run made 2,000 steps in 66 s on one thread with the other core busy (30 ms a step, almost all of
-it the networks' forward and backward passes), so its 500k steps take about 4 hours there; the
-datasets and models after it as long again. Everything resumes from its checkpoints, but only
+it the networks' forward and backward passes), so its 200k steps take about 1.7 hours there; the
+TD3 run about as long, the diffusion model (100k steps) about half an hour. Everything resumes from its checkpoints, but only
 within one machine's life: ``$DREAMENV_DATA`` does not outlive it.
 """
 
@@ -56,23 +59,26 @@ DATASETS = ("random", "medium", "expert", "medium-replay", "full-replay")
 
 
 def behaviour_policies(task: str) -> None:
-    """Stages 1-2: the SAC run, its expert/medium snapshots and the TD3 ``other`` policy, saved
-    where ``behaviour_policy`` (and so the datasets) reads them: the package's weights."""
-    env_id = TASKS[task].env_id
+    """Stage 1: the SAC run and its expert/medium snapshots, saved where ``behaviour_policy``
+    (and so the datasets) reads them: the package's weights."""
     sac = behaviour_sac_config(TASKS[task])
-    run = data_dir() / "runs" / f"sac-{env_id}-seed{sac.seed}"
+    run = data_dir() / "runs" / f"sac-{sac.env_id}-seed{sac.seed}"
     train_sac(sac, run)
     if not weights_path(task, "medium").is_file():
         select_policies(run)
-    td3 = TD3Config(env_id=env_id)
-    td3_run = data_dir() / "runs" / f"td3-{env_id}-seed{td3.seed}"
+
+
+def other_policy(task: str) -> None:
+    """Stage 3: the TD3 ``other`` policy, as long a run as the behaviour SAC run."""
+    td3 = TD3Config(env_id=TASKS[task].env_id, total_steps=TASKS[task].behaviour_steps)
+    td3_run = data_dir() / "runs" / f"td3-{td3.env_id}-seed{td3.seed}"
     train_td3(td3, td3_run)
     if not weights_path(task, "other").is_file():
         select_policies(td3_run, best_only_as="other")
 
 
 def models(task: str, out: Path, steps: int) -> tuple[Path, Path]:
-    """Stage 4: the diffusion model and the ensemble on the full-replay set."""
+    """Stage 2: the diffusion model and the ensemble on the full-replay set."""
     dataset = f"{task}-full-replay"
     train = TrainConfig(dataset=dataset, diffusion_steps=steps, threads=1)
     diffusion = train_model(ModelKind.DIFFUSION, train, DiffusionConfig(), out / "diffusion")
@@ -93,12 +99,12 @@ def main() -> None:
     torch.set_num_threads(1)
     out = Path(args.out or f"runs/task-{args.task}")
     behaviour_policies(args.task)
-    for kind in DATASETS:
-        make_dataset(f"{args.task}-{kind}")
+    make_dataset(f"{args.task}-full-replay")
     diffusion, ensemble = models(args.task, out, args.diffusion_steps)
     if args.ship and not pretrained_path(args.task).is_dir():
         shutil.copytree(diffusion, pretrained_path(args.task),
                         ignore=shutil.ignore_patterns("train_state*"))
+    other_policy(args.task)
 
     report = evaluate_models([str(diffusion), str(ensemble)], out, n_starts=512,
                              policy_file=str(weights_path(args.task, "other")))
@@ -109,6 +115,8 @@ def main() -> None:
                                   model=str(diffusion))
     write_report(comparison, out)
     print(format_report(comparison))
+    for kind in DATASETS:  # the D4RL-style sets; the stages above need only full-replay
+        make_dataset(f"{args.task}-{kind}")
 
 
 if __name__ == "__main__":

@@ -16,4 +16,4 @@ TASK = Task(
     name="walker2d", env_id="Walker2d-v5", terminated=walker2d_terminated,
     rule="Walker2d-v5's health check: z outside (0.8, 2.0) or angle outside (-1, 1)",
     body=BODY,
-    random_return=1.629008, expert_return=4592.3, behaviour_steps=500_000)
+    random_return=1.629008, expert_return=4592.3, behaviour_steps=200_000)

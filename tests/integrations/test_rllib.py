@@ -68,7 +68,8 @@ def test_imagine_job_writes_its_run_directory_and_resumes(local_ray, tmp_path, m
 def test_imagine_trains_another_task_in_its_learned_env(local_ray, tiny_task_models, tmp_path,
                                                         monkeypatch):
     """--task walker2d with a model of it: real Walker2d-v5 evaluation, and a final comparison
-    without the medium policy, which does not ship for Walker2d yet."""
+    without the medium policy when the task ships none (its weights hidden here)."""
+    import dreamenv.behaviour as behaviour
     import dreamenv.integrations.rllib as rllib
     from dreamenv.integrations.imagine import ImagineConfig, run_imagine
 
@@ -78,6 +79,7 @@ def test_imagine_trains_another_task_in_its_learned_env(local_ray, tiny_task_mod
     cfg = ImagineConfig(task="walker2d", model=tiny_task_models["Walker2d-v5"], iterations=1,
                         num_envs=4, eval_episodes=1, iteration_seconds=0, compare_episodes=1,
                         max_episode_steps=30)
+    monkeypatch.setattr(behaviour, "weights_path", lambda task, level: tmp_path / "no-weights")
     report = run_imagine(cfg, tmp_path)
     assert np.isfinite(report["log"][0]["real_return"])
     assert report["comparison"]["env_id"] == "Walker2d-v5"
