@@ -152,11 +152,12 @@ class ImaginedBatch:
     @torch.no_grad()
     def step(self, actions: np.ndarray) -> StepBatch:
         """One model step for all rows; ``actions`` ``(N, A)`` already validated and clipped."""
-        action = torch.as_tensor(actions, dtype=torch.float32)
+        action = torch.from_numpy(np.asarray(actions, dtype=np.float32))
         pred = self.model.predict(self.window, action, self.noise, **self.predict_kwargs)
         obs = pred.next_state.numpy().astype(np.float64)
         reward = pred.reward.numpy().astype(np.float64)
-        diverged = ~(np.isfinite(obs).all(1) & np.isfinite(reward))
+        # A sum is finite exactly when every term is (float64 cannot overflow on float32s).
+        diverged = ~np.isfinite(obs.sum(1) + reward)
         next_state = pred.next_state
         any_diverged = diverged.any()
         if any_diverged:  # never let NaN/inf out: keep the last state and end the row
@@ -166,12 +167,13 @@ class ImaginedBatch:
             obs = np.clip(obs, *self.obs_bounds)
         if any_diverged or self.obs_bounds is not None:  # the model sees what the env returns
             next_state = torch.as_tensor(obs, dtype=torch.float32)
-        self.window = self.window.push(action, next_state)
+        self.window.push_(action, next_state)
         if self.hidden_tokens:
             self.window.valid[:, : self.hidden_tokens] = False
         terminated = np.asarray(self.termination(obs), dtype=bool) | diverged
-        uncertainty = np.nan_to_num(pred.uncertainty.numpy().astype(np.float64), nan=0.0,
-                                    posinf=0.0)
+        uncertainty = pred.uncertainty.numpy().astype(np.float64)
+        if not np.isfinite(uncertainty).all():
+            uncertainty[~np.isfinite(uncertainty)] = 0.0
         body_info = {}
         if self.body is not None:
             x_velocity = obs[:, self.body.x_velocity_index]
@@ -184,7 +186,8 @@ class ImaginedBatch:
 
 AUTO_BFLOAT16_ROWS = 32
 """``precision="auto"`` uses bfloat16 from this many rows up: below it a bfloat16 matmul costs
-more than a float32 one (fixed dispatch cost), above it about half (benchmarks/throughput.py)."""
+more than a float32 one (fixed dispatch cost), above it about half (benchmarks/throughput.py).
+Below it a float32 model samples in NumPy (``backend="numpy"``), whose calls cost less."""
 
 
 def bfloat16_is_fast() -> bool:
@@ -213,9 +216,14 @@ def predict_options(model: DynamicsModel, num_rows: int, denoising_steps: int | 
         if auto:
             wide = num_rows >= AUTO_BFLOAT16_ROWS and bfloat16_is_fast()
             precision = "bfloat16" if wide else model.cfg.precision
-        model.sampling_plan(precision)  # validates the name now, not at the first step
+        # Few rows: the same float32 function in NumPy, a third of torch's cost per call.
+        numpy = (num_rows < AUTO_BFLOAT16_ROWS and precision == "float32" and model.mix is None
+                 and all(p.device.type == "cpu" for p in model.parameters()))
+        backend = "numpy" if numpy else "torch"
+        model.sampling_plan(precision, backend)  # validates the name now, not at the first step
         options = {"steps": denoising_steps, "history_noise": history_noise,
-                   "precision": precision, "temperature": sampling_temperature}
+                   "precision": precision, "temperature": sampling_temperature,
+                   "backend": backend}
         return {k: v for k, v in options.items() if v is not None}
     given = [name for name, value in (("denoising_steps", denoising_steps),
                                       ("history_noise", history_noise),

@@ -24,13 +24,22 @@ import torch
 from torch import nn
 
 from dreamenv.models.denoiser import ContextEncoder, Denoiser, noise_feature
-from dreamenv.models.fastpath import PRECISIONS, SamplingPlan, weights_version
+from dreamenv.models.fastpath import (
+    PRECISIONS,
+    NumpyPlan,
+    SamplingPlan,
+    Standardisation,
+    weights_version,
+)
 from dreamenv.models.history import History
 from dreamenv.models.interface import Prediction
 from dreamenv.models.noise import Noise, randn
 from dreamenv.models.normalizer import Normalizer, StateBounds
 from dreamenv.models.sampler import sample, sample_mixed
 from dreamenv.models.schedule import EDMSchedule, TemporalMix
+
+BACKENDS = ("torch", "numpy")
+"""Array libraries ``predict`` can compute in (see :class:`~dreamenv.models.fastpath.NumpyPlan`)."""
 
 
 @dataclass
@@ -165,7 +174,8 @@ class DiffusionDynamics(nn.Module):
     def predict(self, history: History, action: torch.Tensor,
                 generator: Noise = None, steps: int | None = None,
                 history_noise: float | None = None, heun: bool = False,
-                precision: str | None = None, temperature: float | None = None) -> Prediction:
+                precision: str | None = None, temperature: float | None = None,
+                backend: str = "torch") -> Prediction:
         """Sample the next state and reward.
 
         Args:
@@ -182,6 +192,9 @@ class DiffusionDynamics(nn.Module):
             temperature: scale of the sampler's starting noise in [0, 1] (default
                 ``cfg.sampling_temperature``); the noise is drawn either way, so a row's stream
                 does not depend on it.
+            backend: ``"torch"``, or ``"numpy"`` (float32, CPU tensors, no ``temporal_mix``):
+                the same function at a third of the per-call cost, for the small batches of
+                single envs (inputs and results stay torch tensors).
 
         ``uncertainty`` is the distance, in normalised units, between the sample and the
         denoiser's first estimate of the mean: a one-sample estimate of the predictive spread
@@ -195,18 +208,21 @@ class DiffusionDynamics(nn.Module):
         temperature = self.cfg.sampling_temperature if temperature is None else temperature
         if not 0.0 <= temperature <= 1.0:
             raise ValueError(f"sampling temperature must be in [0, 1], got {temperature}")
-        plan = self.sampling_plan(precision)
+        plan = self.sampling_plan(precision, backend)
         b, d = action.shape[0], self.state_dim + 1
         # One draw for all of this step's noise: context stabilisation noise, then the sampler's
         # starting noise (one call to a per-row source costs as much as a hundred numbers).
-        noise = randn((b, history.states[0].numel() + d), generator)
+        noise = plan.array(randn((b, history.states[0].numel() + d), generator))
+        states = plan.array(history.states)
         # Below the lowest trained level a token is as good as clean: show it at that level.
         ctx_level = max(float(level), self.cfg.context_sigma_min)
-        tokens = self._inference_tokens(history, action, ctx_level, noise[:, :-d])
+        tokens = self._inference_tokens(plan, states, plan.array(history.valid),
+                                        plan.array(history.actions), plan.array(action),
+                                        ctx_level, noise[:, :-d])
         cond = plan.condition(tokens)
-        first_estimate: list[torch.Tensor] = []
+        first_estimate: list = []
 
-        def denoise(x: torch.Tensor, sigma: float) -> torch.Tensor:
+        def denoise(x, sigma: float):
             out = plan.denoise(x, sigma, cond)
             if not first_estimate:
                 first_estimate.append(out)
@@ -223,37 +239,51 @@ class DiffusionDynamics(nn.Module):
                 raise ValueError("Heun steps are not implemented for temporal_mix > 0")
             x, first = sample_mixed(denoise, start_noise, self._sampling_sigmas[steps],
                                     self.previous_target(history), self.mix)
-        uncertainty = (x - first).norm(dim=-1)
-        out = self.target_norm.denormalize(x)
-        next_state = self.state_bounds.clamp(history.current + out[:, :-1])
-        return Prediction(next_state, out[:, -1], uncertainty)
+        uncertainty = ((x - first) ** 2).sum(-1) ** 0.5
+        norms, xp = plan.norms, plan.xp
+        out = x * norms.target_std + norms.target_mean
+        next_state = xp.maximum(xp.minimum(states[:, -1] + out[:, :-1], norms.high), norms.low)
+        return Prediction(plan.tensor(next_state), plan.tensor(out[:, -1]),
+                          plan.tensor(uncertainty))
 
-    def sampling_plan(self, precision: str) -> SamplingPlan:
-        """The networks prepared for sampling in ``precision`` (rebuilt after a weight change)."""
+    def sampling_plan(self, precision: str, backend: str = "torch") -> SamplingPlan | NumpyPlan:
+        """The networks prepared for sampling in ``precision`` on ``backend`` (rebuilt after a
+        weight change)."""
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+        if backend == "numpy" and (precision != "float32" or self.mix is not None):
+            raise ValueError("the numpy backend is float32 and has no temporal_mix; use "
+                             "backend='torch'")
         if "_params" not in self.__dict__:  # the tensors, once: walking modules costs ~0.1 ms
-            self.__dict__["_params"] = list(self.parameters())
+            self.__dict__["_params"] = [*self.parameters(), *self.buffers()]
         version = weights_version(self.__dict__["_params"])
-        cached = self._plans.get(precision)
+        cached = self._plans.get((precision, backend))
         if cached is None or cached[0] != version:
-            cached = (version, SamplingPlan(self.encoder, self.denoiser, PRECISIONS[precision]))
-            self._plans[precision] = cached
+            norms = Standardisation(self.state_norm.mean, self.state_norm.std,
+                                    self.target_norm.mean, self.target_norm.std,
+                                    self.state_bounds.low, self.state_bounds.high)
+            plan = SamplingPlan(self.encoder, self.denoiser, PRECISIONS[precision], norms)
+            cached = (version, plan if backend == "torch" else NumpyPlan(plan))
+            self._plans[(precision, backend)] = cached
         return cached[1]
 
-    def _inference_tokens(self, history: History, action: torch.Tensor, level: float,
-                          noise: torch.Tensor) -> torch.Tensor:
+    def _inference_tokens(self, plan: SamplingPlan | NumpyPlan, states, valid, past_actions,
+                          action, level: float, noise):
         """``context_tokens`` for one context level (every shown token at ``level``), with the
-        level's scalings as constants: the same input in half the ops."""
-        masked = ~history.valid
-        states = self.state_norm.normalize(history.states)
-        states = torch.add(states, noise.view(states.shape), alpha=level)
+        level's scalings as constants: the same input in half the ops. Arrays are the plan's
+        (torch tensors or NumPy arrays)."""
+        xp, norms = plan.xp, plan.norms
+        masked = ~valid
+        states = (states - norms.state_mean) / norms.state_std + level * noise.reshape(states.shape)
         c_in = (level**2 + self.encoder.sigma_data**2) ** -0.5
-        states = torch.where(masked[..., None], 0.0, states * c_in)
-        feature = torch.where(masked, _feature(self.schedule.sigma_max), _feature(level))
-        tokens = torch.cat([states, feature[..., None]], -1).flatten(1)
-        past_actions = torch.where(masked[:, :-1, None], 0.0, history.actions).flatten(1)
-        return torch.cat([tokens, past_actions, action], -1)
+        states = xp.where(masked[..., None], 0.0, states * c_in)
+        feature = xp.where(masked, *(plan.scalar(_feature(s))
+                                     for s in (self.schedule.sigma_max, level)))
+        tokens = xp.concatenate([states, feature[..., None]], -1).reshape(len(states), -1)
+        past_actions = xp.where(masked[:, :-1, None], 0.0, past_actions)
+        return xp.concatenate([tokens, past_actions.reshape(len(states), -1), action], -1)
 
 
 def context_noise_levels(cfg: object, history: History, generator: Noise = None

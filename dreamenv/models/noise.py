@@ -23,10 +23,14 @@ MIX2 = np.uint64(0x94D049BB133111EB)
 
 
 def _splitmix64(z: np.ndarray) -> np.ndarray:
-    """SplitMix64's output function on an array of uint64 states (wrapping arithmetic)."""
-    z = (z ^ (z >> np.uint64(30))) * MIX1
-    z = (z ^ (z >> np.uint64(27))) * MIX2
-    return z ^ (z >> np.uint64(31))
+    """SplitMix64's output function on an array of uint64 states, in place (NumPy wraps array
+    arithmetic on overflow without a warning)."""
+    z ^= z >> np.uint64(30)
+    z *= MIX1
+    z ^= z >> np.uint64(27)
+    z *= MIX2
+    z ^= z >> np.uint64(31)
+    return z
 
 
 class RowNoise:
@@ -56,19 +60,20 @@ class RowNoise:
         resolution); ``shape[0]`` is the batch."""
         if not shape or shape[0] != len(self.keys):
             raise ValueError(f"noise for {len(self.keys)} rows, asked for shape {tuple(shape)}")
-        per_row = int(np.prod(shape[1:], dtype=np.int64))
-        steps = _steps(per_row)
-        with np.errstate(over="ignore"):
-            bits = _splitmix64(self.keys[:, None] + (self.counters[:, None] * GOLDEN + steps))
+        per_row = _per_row(shape)
+        state = _steps(per_row) + self.counters[:, None] * GOLDEN
+        state += self.keys[:, None]
+        bits = _splitmix64(state)
         self.counters += np.uint64(per_row)
-        u = (bits >> np.uint64(40)).astype(np.float32)
+        bits >>= np.uint64(40)
+        u = bits.astype(np.float32)
         u += np.float32(0.5)
         u *= np.float32(2.0**-24)
         return u.reshape(shape)
 
     def randn(self, shape: tuple[int, ...]) -> torch.Tensor:
         """``shape`` float32 standard normals (Box-Muller over this row's uniforms)."""
-        per_row = int(np.prod(shape[1:], dtype=np.int64))
+        per_row = _per_row(shape)
         half = (per_row + 1) // 2
         u = self.uniform((shape[0], 2 * half))
         radius = np.log(u[:, :half])
@@ -76,8 +81,19 @@ class RowNoise:
         np.sqrt(radius, out=radius)
         angle = u[:, half:]
         angle *= np.float32(2.0 * np.pi)
-        z = np.concatenate([radius * np.cos(angle), radius * np.sin(angle)], 1)
+        z = np.empty_like(u)
+        np.cos(angle, out=z[:, :half])
+        np.sin(angle, out=z[:, half:])
+        z[:, :half] *= radius
+        z[:, half:] *= radius
         return torch.from_numpy(z[:, :per_row].reshape(shape))
+
+
+def _per_row(shape: tuple[int, ...]) -> int:
+    n = 1
+    for size in shape[1:]:
+        n *= int(size)
+    return n
 
 
 @functools.lru_cache(maxsize=32)

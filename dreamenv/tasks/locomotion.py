@@ -97,9 +97,10 @@ def health_rule(height: tuple[float, float], angle: tuple[float, float],
         next_obs = np.asarray(next_obs)
         z, a = next_obs[:, 0], next_obs[:, 1]
         healthy = (z > z_low) & (z < z_high) & (a > angle_low) & (a < angle_high)
-        if state_bound is not None:
-            healthy &= np.all(np.abs(next_obs[:, 1:]) < state_bound, axis=1)
-        healthy &= np.all(np.isfinite(next_obs), axis=1)
+        if state_bound is not None:  # NaN and inf fail these comparisons, so no finite check
+            healthy &= (np.abs(next_obs[:, 1:]) < state_bound).all(1)
+        else:
+            healthy &= np.isfinite(next_obs).all(1)
         return ~healthy
 
     return terminated

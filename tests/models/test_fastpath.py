@@ -52,7 +52,8 @@ def test_inference_tokens_match_the_training_tokens(model):
                                action, torch.full(h.valid.shape, level), ~h.valid,
                                torch.Generator().manual_seed(3))
     noise = torch.randn(B, (L + 1) * S, generator=torch.Generator().manual_seed(3))
-    fast = model._inference_tokens(h, action, level, noise)
+    plan = model.sampling_plan("float32")
+    fast = model._inference_tokens(plan, h.states, h.valid, h.actions, action, level, noise)
     assert torch.allclose(fast, reference, atol=1e-6)
 
 
@@ -79,3 +80,40 @@ def test_unknown_precision(model):
     h, action, _ = _inputs()
     with pytest.raises(ValueError, match="precision"):
         model.predict(h, action, precision="float16")
+
+
+@pytest.mark.parametrize("steps, temperature", [(2, 1.0), (1, 1.0), (3, 0.5)])
+def test_numpy_backend_is_the_torch_function(model, steps, temperature):
+    """The NumPy plan (single envs) gives the float32 torch result for the same noise, the
+    uncertainty included, and torch tensors out."""
+    h, action, _ = _inputs()
+    keys = np.arange(B, dtype=np.uint64)
+    reference = model.predict(h, action, RowNoise(keys), steps=steps, temperature=temperature)
+    fast = model.predict(h, action, RowNoise(keys), steps=steps, temperature=temperature,
+                         backend="numpy")
+    for name in ("next_state", "reward", "uncertainty"):
+        ours, theirs = getattr(fast, name), getattr(reference, name)
+        assert isinstance(ours, torch.Tensor) and ours.dtype == theirs.dtype
+        assert torch.allclose(ours, theirs, atol=1e-5, rtol=1e-5), name
+
+
+def test_numpy_backend_follows_weight_updates(model):
+    h, action, _ = _inputs()
+    before = model.predict(h, action, torch.Generator().manual_seed(0), backend="numpy")
+    with torch.no_grad():
+        model.state_norm.mean += 0.5  # a buffer, as load_state_dict changes it
+    after = model.predict(h, action, torch.Generator().manual_seed(0), backend="numpy")
+    reference = model.predict(h, action, torch.Generator().manual_seed(0))
+    assert not torch.allclose(before.next_state, after.next_state)
+    assert torch.allclose(after.next_state, reference.next_state, atol=1e-5)
+
+
+def test_numpy_backend_refuses_what_it_cannot_compute(model):
+    h, action, _ = _inputs()
+    with pytest.raises(ValueError, match="backend must be one of"):
+        model.predict(h, action, backend="jax")
+    with pytest.raises(ValueError, match="numpy backend is float32"):
+        model.predict(h, action, precision="bfloat16", backend="numpy")
+    mixed = DiffusionDynamics(DiffusionConfig(history_len=L, hidden=16, temporal_mix=0.5), S, A)
+    with pytest.raises(ValueError, match="no temporal_mix"):
+        mixed.predict(h, action, backend="numpy")
