@@ -27,7 +27,8 @@ import torch.nn.functional as F
 
 from dreamenv._progress import progress
 from dreamenv.behaviour.policy import ActorPolicy, TanhGaussianActor, q_network, save_actor
-from dreamenv.behaviour.replay import ReplayBuffer, load_checkpoint, run_file, soft_update
+from dreamenv.behaviour.replay import (ReplayBuffer, claim_run, load_checkpoint, run_file,
+                                      soft_update)
 from dreamenv.behaviour.replay import save_checkpoint as _checkpoint
 from dreamenv.datasets.rollout import evaluate_returns
 from dreamenv.tasks import Task
@@ -71,6 +72,7 @@ def train_sac(cfg: SACConfig, run_dir: str | Path, stop_at: int | None = None) -
     since nothing before a step depends on ``total_steps``."""
     run_dir = Path(run_dir)
     (run_dir / "snapshots").mkdir(parents=True, exist_ok=True)
+    claim = claim_run(run_dir, "SAC")  # noqa: F841 (held until this function returns)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     env = gym.make(cfg.env_id)

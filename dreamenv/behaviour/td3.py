@@ -32,7 +32,7 @@ from dreamenv.behaviour.policy import (
     q_network,
     save_actor,
 )
-from dreamenv.behaviour.replay import ReplayBuffer, load_checkpoint, soft_update
+from dreamenv.behaviour.replay import ReplayBuffer, claim_run, load_checkpoint, soft_update
 from dreamenv.behaviour.replay import save_checkpoint as _checkpoint
 from dreamenv.datasets.rollout import evaluate_returns
 
@@ -86,6 +86,7 @@ def train_td3(cfg: TD3Config, run_dir: str | Path) -> dict:
     """Train (or resume) a TD3 run in ``run_dir``; returns the evaluation log."""
     run_dir = Path(run_dir)
     (run_dir / "snapshots").mkdir(parents=True, exist_ok=True)
+    claim = claim_run(run_dir, "TD3")  # noqa: F841 (held until this function returns)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     env = gym.make(cfg.env_id)

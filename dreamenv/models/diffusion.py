@@ -24,13 +24,8 @@ import torch
 from torch import nn
 
 from dreamenv.models.denoiser import ContextEncoder, Denoiser, noise_feature
-from dreamenv.models.fastpath import (
-    PRECISIONS,
-    NumpyPlan,
-    SamplingPlan,
-    Standardisation,
-    weights_version,
-)
+from dreamenv.models.fastpath import (PRECISIONS, NumpyPlan, SamplingPlan, Standardisation,
+                                      weights_version)
 from dreamenv.models.history import History
 from dreamenv.models.interface import Prediction
 from dreamenv.models.noise import Noise, randn

@@ -117,3 +117,22 @@ def test_crash_inside_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch)
     assert [e["return_mean"] for e in resumed["evals"]] == [
         e["return_mean"] for e in straight["evals"]]
     assert len(list((tmp_path / "resumed").glob("buffer*.npz"))) == 1
+
+
+def test_a_second_process_on_the_same_run_waits_for_the_first(tmp_path, capsys):
+    """Two trainers of one run directory never write it together: the second waits."""
+    import threading
+    import time
+
+    from dreamenv.behaviour.replay import claim_run
+
+    first = claim_run(tmp_path, "SAC")
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (claim_run(tmp_path, "SAC").close(), done.set()))
+    thread.start()
+    time.sleep(0.3)
+    assert not done.is_set()  # still waiting for the first
+    first.close()
+    thread.join(5)
+    assert done.is_set()
+    assert "another process is training" in capsys.readouterr().err
