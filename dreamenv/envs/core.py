@@ -19,6 +19,7 @@ and tokens older than the ``history`` the env was asked for, are masked.
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,19 @@ from dreamenv.models.noise import RowNoise
 from dreamenv.tasks import Locomotion, Task, TerminationFn
 
 KEY_HIGH = 2**63  # row stream keys are drawn in [0, 2^63) from the row's np_random
+
+
+class ModelClock:
+    """Seconds this process has spent in the dynamics model's ``predict``, over every DyDiff env
+    it steps: how the main job (``dreamenv imagine``) reports the model's share of its time."""
+
+    seconds = 0.0
+
+    @classmethod
+    def take(cls) -> float:
+        """The seconds counted since the last call (and start counting anew)."""
+        seconds, cls.seconds = cls.seconds, 0.0
+        return seconds
 
 
 def load_dynamics(model: object, task: Task) -> tuple[DynamicsModel, TerminationFn, dict]:
@@ -153,7 +167,9 @@ class ImaginedBatch:
     def step(self, actions: np.ndarray) -> StepBatch:
         """One model step for all rows; ``actions`` ``(N, A)`` already validated and clipped."""
         action = torch.from_numpy(np.asarray(actions, dtype=np.float32))
+        start = time.perf_counter()
         pred = self.model.predict(self.window, action, self.noise, **self.predict_kwargs)
+        ModelClock.seconds += time.perf_counter() - start
         obs = pred.next_state.numpy().astype(np.float64)
         reward = pred.reward.numpy().astype(np.float64)
         # A sum is finite exactly when every term is (float64 cannot overflow on float32s).

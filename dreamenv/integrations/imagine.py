@@ -4,7 +4,8 @@ DyDiff-Hopper), evaluate it in the real env.
 ``dreamenv imagine --algo SAC --out DIR`` runs RLlib iterations until the time budget is spent.
 Every iteration reports the imagined return (training episodes in the learned env) and the real
 return (``eval_episodes`` deterministic episodes in the real env, e.g. Hopper-v5, which the agent
-never trains on).
+never trains on), the imagined steps per second and the shares of its time spent in the model,
+the learner and the real-env evaluation (:mod:`dreamenv.integrations.timing`).
 ``DIR`` gets ``checkpoint/`` (RLlib, replaced atomically each iteration, so an interrupted run
 resumes from it), ``report.json``, ``returns.png`` and, at the end, the seed-matched comparison of
 the agent and the behaviour policies in both envs (``compare.json`` / ``compare.png``).
@@ -29,6 +30,7 @@ import numpy as np
 
 from dreamenv._atomic import atomic_path
 from dreamenv._progress import progress
+from dreamenv.integrations.timing import iteration_timing, start_iteration
 from dreamenv.tasks import TASKS, get_task
 from dreamenv.training.common import plot_log
 
@@ -136,17 +138,23 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     start = time.perf_counter()
     bar = progress(total=cfg.iterations or int(cfg.minutes * 60), desc=f"imagine {cfg.algo}",
                    unit="it" if cfg.iterations else "s")
+    start_iteration(algorithm)
     try:
         while True:
+            began = time.perf_counter()
             result = algorithm.train()
+            wall = time.perf_counter() - began
             elapsed = elapsed0 + time.perf_counter() - start
             row = _row(result, len(log) + 1, elapsed)
+            steps = max(0, row["env_steps"] - (log[-1]["env_steps"] if log else 0))
+            row.update(iteration_timing(algorithm, result, wall, steps))
             log.append(row)
             _save_checkpoint(algorithm, checkpoint)
             _write_report(report_file, cfg, log, None)
             bar.update(1 if cfg.iterations else int(elapsed) - bar.n)
             bar.set_postfix(imagined=f"{row['imagined_return']:.0f}",
-                            real=f"{row['real_return']:.0f}")
+                            real=f"{row['real_return']:.0f}",
+                            steps_per_s=f"{row['imagined_steps_per_s']:.0f}")
             if (cfg.iterations and len(log) >= cfg.iterations) or (
                     not cfg.iterations and elapsed >= cfg.minutes * 60):
                 break
@@ -238,6 +246,11 @@ def format_summary(report: dict) -> str:
     lines = [f"after {final['iteration']} iterations, {final['env_steps']:,} imagined steps, "
              f"{final['time_s'] / 60:.1f} min: imagined return {final['imagined_return']:.1f}, "
              f"real return {final['real_return']:.1f}"]
+    if "imagined_steps_per_s" in final:  # runs logged before the timing columns lack them
+        lines.append(f"last iteration: {final['imagined_steps_per_s']:,.0f} imagined steps/s; "
+                     f"time in the model {final['model_share']:.0%}, the learner "
+                     f"{final['learner_share']:.0%}, real-env evaluation "
+                     f"{final['evaluation_share']:.0%}")
     if report.get("comparison"):
         from dreamenv.evaluation.compare import format_report
         lines.append(format_report(report["comparison"]))

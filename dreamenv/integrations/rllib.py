@@ -22,6 +22,7 @@ from ray.rllib.core.rl_module.rl_module import RLModule
 from ray.tune.registry import register_env
 
 from dreamenv.envs.vector import DreamVectorEnv
+from dreamenv.integrations.timing import evaluation_ended, evaluation_started
 from dreamenv.tasks import get_task
 from dreamenv.wrappers import UncertaintyPenaltyVector
 
@@ -88,6 +89,7 @@ def evaluated_in_real_env(config: AlgorithmConfig, real_env: str, real_config: d
                             env=real_env, env_config=real_config,
                             num_envs_per_env_runner=1, explore=False))
             .reporting(min_time_s_per_iteration=iteration_seconds or None)
+            .callbacks(on_evaluate_start=evaluation_started, on_evaluate_end=evaluation_ended)
             .debugging(seed=seed))
 
 

@@ -61,6 +61,10 @@ def test_imagine_job_writes_its_run_directory_and_resumes(local_ray, tmp_path, m
     assert len(first["log"]) == 1 and len(second["log"]) == 2  # resumed, not restarted
     assert second["log"][1]["env_steps"] > first["log"][0]["env_steps"]
     assert {"agent", "random", "medium"} == set(second["comparison"]["policies"])
+    for row in second["log"]:  # where the time went: the model, the learner, evaluation
+        shares = [row[f"{part}_share"] for part in ("model", "learner", "evaluation")]
+        assert row["imagined_steps_per_s"] > 0 and all(0 < s < 1 for s in shares)
+        assert sum(shares) <= 1.0
     for name in ("report.json", "returns.png", "compare.png", "checkpoint"):
         assert (tmp_path / name).exists()
 
@@ -111,6 +115,7 @@ def test_imagine_runs_on_a_two_worker_ray_cluster(tmp_path, monkeypatch):
         report = run_imagine(cfg, tmp_path)
         assert len(ray.nodes()) == 3
         assert report["log"][0]["env_steps"] >= 200
+        assert report["log"][0]["model_share"] > 0  # counted in the remote runners' processes
     finally:
         ray.shutdown()
         cluster.shutdown()

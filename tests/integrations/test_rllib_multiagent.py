@@ -142,6 +142,7 @@ def test_multiagent_imagine_job_writes_its_run_directory_and_resumes(local_ray, 
     assert len(first["log"]) == 1 and len(second["log"]) == 2
     assert second["log"][1]["env_steps"] > first["log"][0]["env_steps"]
     assert {"agent", "random", "medium"} == set(second["comparison"]["policies"])
+    assert all(row["model_share"] > 0 and row["evaluation_share"] > 0 for row in second["log"])
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["config"]["agent_conf"] == "3x1"
     for name in ("returns.png", "compare.png", "checkpoint"):
