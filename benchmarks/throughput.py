@@ -7,7 +7,7 @@ vector envs autoreset). The ``model %`` column is the share of the time spent in
 model's ``predict``: the rest is env bookkeeping, the termination rule and the wrappers.
 
 Usage: ``python benchmarks/throughput.py [--seconds 3] [--precision bfloat16] [--steps 2]
-[--threads 1] [--task walker2d --model DIR]``. Targets (issue 4): N=1 >= 0.2x and N=1024 >= 10x the real single env.
+[--threads 1] [--task walker2d --model DIR] [--device cuda]``. Targets (issue 4): N=1 >= 0.2x and N=1024 >= 10x the real single env.
 """
 
 from __future__ import annotations
@@ -77,10 +77,13 @@ def main() -> None:
                         help="torch threads (default: torch's own choice)")
     parser.add_argument("--task", default="hopper", choices=sorted(TASKS))
     parser.add_argument("--model", default=None, help="checkpoint (default: the shipped one)")
+    parser.add_argument("--device", default=None, help="where the learned env's model runs "
+                        "(cuda; default the CPU)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    options = {"denoising_steps": args.steps, "precision": args.precision, "model": args.model}
+    options = {"denoising_steps": args.steps, "precision": args.precision, "model": args.model,
+               "device": args.device}
     real_id, learned_id = TASKS[args.task].env_id, dream_env_id(args.task)
     real = single_env_rate(gym.make(real_id), args.seconds)
     rows = [{"env": f"{real_id} (real)", "N": 1, "steps/s": real, "x real": 1.0, "model %": "-"}]

@@ -188,7 +188,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
                                         max_steps=args.max_steps, model=args.model)
     else:
         report = compare_policies(policies, episodes=args.episodes, seed=args.seed,
-                                  max_steps=args.max_steps, task=args.task, model=args.model)
+                                  max_steps=args.max_steps, task=args.task, model=args.model,
+                                  env_kwargs={"device": args.device} if args.device else None)
     report["specs"] = list(args.policies)
     write_report(report, args.out)
     print(format_report(report))
@@ -333,6 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="episode i starts from seed + i")
     p.add_argument("--model", help="checkpoint directory (default: the shipped model)")
     p.add_argument("--task", default="hopper", choices=sorted(TASKS))
+    p.add_argument("--device", help="where the learned env's model runs (cuda, cuda:1; "
+                                    "default the CPU)")
     p.add_argument("--agent-conf", help="play each policy as a MaMuJoCo team (e.g. 3x1: its "
                                         "action split among the agents) in the multi-agent "
                                         "DyDiff env and real MaMuJoCo")

@@ -49,10 +49,12 @@ class ModelClock:
         return seconds
 
 
-def load_dynamics(model: object, task: Task) -> tuple[DynamicsModel, TerminationFn, dict]:
+def load_dynamics(model: object, task: Task, device: str | torch.device | None = None
+                  ) -> tuple[DynamicsModel, TerminationFn, dict]:
     """The model an env steps in, its termination rule and its checkpoint config (``{}`` for a
     model object). ``model`` is ``None`` (the shipped model for the task), a checkpoint
-    directory, or a model object with ``predict``."""
+    directory, or a model object with ``predict``; a checkpoint is loaded onto ``device``
+    (default the CPU), a model object must already be there."""
     if model is None:
         model = pretrained_path(task.name)
         if not (model / "config.json").is_file():
@@ -63,7 +65,7 @@ def load_dynamics(model: object, task: Task) -> tuple[DynamicsModel, Termination
         path = Path(model).resolve()
         stamps = tuple(p.stat().st_mtime_ns if p.exists() else 0
                        for p in (path / "config.json", path / "model.safetensors"))
-        return _load_cached(str(path), stamps, task)
+        return _load_cached(str(path), stamps, task, str(env_device(device)))
     if not callable(getattr(model, "predict", None)):
         raise ValueError(f"model must be a checkpoint directory or a dynamics model with "
                          f"predict(), got {type(model).__name__}")
@@ -71,7 +73,25 @@ def load_dynamics(model: object, task: Task) -> tuple[DynamicsModel, Termination
         raise ValueError(f"a model object for {task.env_id} needs a termination rule: pass "
                          "task=Task(..., terminated=fn) (dreamenv.tasks.Task), or model=DIR, "
                          "whose checkpoint has the learned termination head")
+    if device is not None and model_device(model) != env_device(device):
+        raise ValueError(f"the model object is on {model_device(model)}, not device={device}: "
+                         "move it first (model.to(device)) or pass a checkpoint directory")
     return model, task.termination(), {}  # type: ignore[return-value]
+
+
+def env_device(device: str | torch.device | None) -> torch.device:
+    """``device`` as a torch device (``None``: the CPU); a one-line error where it is absent."""
+    device = torch.device("cpu" if device is None else device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r}: CUDA is not available on this machine")
+    return device
+
+
+def model_device(model: object) -> torch.device:
+    """Where a model's weights are (the CPU for a model without torch parameters)."""
+    parameters = getattr(model, "parameters", None)
+    first = next(iter(parameters()), None) if callable(parameters) else None
+    return torch.device("cpu") if first is None else first.device
 
 
 def checkpoint_env_id(model: object) -> str:
@@ -85,10 +105,11 @@ def checkpoint_env_id(model: object) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str, stamps: tuple, task: Task
+def _load_cached(path: str, stamps: tuple, task: Task, device: str
                  ) -> tuple[DynamicsModel, TerminationFn, dict]:
     """Envs share a loaded checkpoint (inference only reads it); a rewritten file reloads."""
     model, learned, config = load_checkpoint(path, task.env_id)
+    model = model.to(device)  # the learned termination head stays on the CPU: it reads numpy
     if not callable(getattr(model, "predict", None)):
         raise CheckpointError(f"{path}: a {model.kind} model denoises whole trajectories and "
                               "cannot step an env; use it with `dreamenv rollouts`, or give "
@@ -132,6 +153,7 @@ class ImaginedBatch:
                  body: Locomotion | None = None,
                  obs_bounds: tuple[np.ndarray, np.ndarray] | None = None):
         self.model, self.termination = model, termination
+        self.device = model_device(model)
         bounded = obs_bounds is not None and np.isfinite(np.concatenate(obs_bounds)).any()
         self.obs_bounds = obs_bounds if bounded else None
         self.num_rows, self.predict_kwargs = num_rows, predict_kwargs
@@ -142,18 +164,20 @@ class ImaginedBatch:
             raise ValueError(f"history must be in 0..{length} (the model was trained with "
                              f"{length} past transitions), got {history}")
         self.hidden_tokens = length - history  # oldest tokens always masked
-        self.window = History.start(torch.zeros(num_rows, model.state_dim), length,
-                                    model.action_dim)
-        self.noise = RowNoise(np.zeros(num_rows, dtype=np.uint64))
+        self.window = History.start(torch.zeros(num_rows, model.state_dim, device=self.device),
+                                    length, model.action_dim)
+        self.noise = RowNoise(np.zeros(num_rows, dtype=np.uint64),
+                              None if self.device.type == "cpu" else self.device)
         self.x_position = np.zeros(num_rows)
 
     def reset_rows(self, rows: np.ndarray, obs: np.ndarray, x_position: np.ndarray,
                    keys: np.ndarray, past: History | None = None) -> None:
         """Start ``rows`` at ``obs`` ``(k, S)``; ``past`` (batch ``k``) is a recorded window
         ending in ``obs``, otherwise the episode starts with no history."""
-        state = torch.as_tensor(np.asarray(obs), dtype=torch.float32)
+        state = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
         if past is None:
             past = History.start(state, self.model.history_len, self.model.action_dim)
+        past = History(*(t.to(self.device) for t in (past.states, past.actions, past.valid)))
         self.window.states[rows] = past.states
         self.window.states[rows, -1] = state
         self.window.actions[rows] = past.actions
@@ -166,28 +190,28 @@ class ImaginedBatch:
     @torch.no_grad()
     def step(self, actions: np.ndarray) -> StepBatch:
         """One model step for all rows; ``actions`` ``(N, A)`` already validated and clipped."""
-        action = torch.from_numpy(np.asarray(actions, dtype=np.float32))
+        action = torch.from_numpy(np.asarray(actions, dtype=np.float32)).to(self.device)
         start = time.perf_counter()
         pred = self.model.predict(self.window, action, self.noise, **self.predict_kwargs)
         ModelClock.seconds += time.perf_counter() - start
-        obs = pred.next_state.numpy().astype(np.float64)
-        reward = pred.reward.numpy().astype(np.float64)
+        obs = pred.next_state.cpu().numpy().astype(np.float64)
+        reward = pred.reward.cpu().numpy().astype(np.float64)
         # A sum is finite exactly when every term is (float64 cannot overflow on float32s).
         diverged = ~np.isfinite(obs.sum(1) + reward)
         next_state = pred.next_state
         any_diverged = diverged.any()
         if any_diverged:  # never let NaN/inf out: keep the last state and end the row
-            obs[diverged] = self.window.current[diverged].numpy()
+            obs[diverged] = self.window.current.cpu().numpy()[diverged]
             reward[diverged] = 0.0
         if self.obs_bounds is not None:
             obs = np.clip(obs, *self.obs_bounds)
         if any_diverged or self.obs_bounds is not None:  # the model sees what the env returns
-            next_state = torch.as_tensor(obs, dtype=torch.float32)
+            next_state = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
         self.window.push_(action, next_state)
         if self.hidden_tokens:
             self.window.valid[:, : self.hidden_tokens] = False
         terminated = np.asarray(self.termination(obs), dtype=bool) | diverged
-        uncertainty = pred.uncertainty.numpy().astype(np.float64)
+        uncertainty = pred.uncertainty.cpu().numpy().astype(np.float64)
         if not np.isfinite(uncertainty).all():
             uncertainty[~np.isfinite(uncertainty)] = 0.0
         body_info = {}

@@ -24,13 +24,13 @@ class DreamSetup:
                denoising_steps: int | None, history: int | None, history_noise: float | None,
                precision: str | None, start: str | Start, dataset: str | None,
                render_mode: str | None, width: int, height: int,
-               sampling_temperature: float | None = None) -> None:
+               sampling_temperature: float | None = None, device: str | None = None) -> None:
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         if task is None:  # the generic env: whatever env the checkpoint learned
             task = task_for_env(checkpoint_env_id(model), generic=True)
         self.task = task if isinstance(task, Task) else get_task(task)
-        self.dynamics, termination, config = load_dynamics(model, self.task)
+        self.dynamics, termination, config = load_dynamics(model, self.task, device)
         self.real = RealBody(self.task, render_mode, width, height)
         obs_dim = self.real.observation_space.shape[0]
         act_dim = self.real.action_space.shape[0]
@@ -159,6 +159,8 @@ class DreamEnv(DreamSetup, gym.Env):
             set).
         render_mode: ``None`` or ``"rgb_array"`` (the real MuJoCo body posed in the imagined
             state; tasks with a body layout only).
+        device: where the model runs (``"cuda"``, ``"cuda:1"``, ...; ``None``: the CPU, or a
+            model object's own device). Observations and rewards stay numpy either way.
 
     ``reset(options={"initial_obs": obs})`` starts from ``obs`` with an empty history.
     """
@@ -170,9 +172,9 @@ class DreamEnv(DreamSetup, gym.Env):
                  history_noise: float | None = None, precision: str = "auto",
                  start: str | Start = Start.REAL, dataset: str | None = None,
                  render_mode: str | None = None, width: int = 480, height: int = 480,
-                 sampling_temperature: float | None = None):
+                 sampling_temperature: float | None = None, device: str | None = None):
         self._setup(task, 1, model, denoising_steps, history, history_noise, precision, start,
-                    dataset, render_mode, width, height, sampling_temperature)
+                    dataset, render_mode, width, height, sampling_temperature, device)
         self.observation_space = self.real.observation_space
         self.action_space = self.real.action_space
         self.metadata = {**self.metadata, "render_fps": self.real.render_fps,

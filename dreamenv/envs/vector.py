@@ -35,7 +35,8 @@ class DreamVectorEnv(DreamSetup, VectorEnv):
     ``s + i``; ``reset()`` keeps every row's random stream, as a Gymnasium env does;
     ``options={"initial_obs": (N, S) array}`` starts every row from given states.
     ``metadata["termination"]`` says what ends an episode (the task's rule, or the model's
-    learned head for a task without a module).
+    learned head for a task without a module). ``device="cuda"`` runs the model, its window and
+    its noise streams on a GPU; the interface stays numpy.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["rgb_array"],
@@ -47,14 +48,16 @@ class DreamVectorEnv(DreamSetup, VectorEnv):
                  history: int | None = None, history_noise: float | None = None,
                  precision: str = "auto", start: str | Start = Start.REAL,
                  dataset: str | None = None, render_mode: str | None = None, width: int = 480,
-                 height: int = 480, sampling_temperature: float | None = None):
+                 height: int = 480, sampling_temperature: float | None = None,
+                 device: str | None = None):
         if int(num_envs) < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         if max_episode_steps is not None and int(max_episode_steps) < 1:
             raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
         self.num_envs = int(num_envs)
         self._setup(task, self.num_envs, model, denoising_steps, history, history_noise,
-                    precision, start, dataset, render_mode, width, height, sampling_temperature)
+                    precision, start, dataset, render_mode, width, height, sampling_temperature,
+                    device)
         self.max_episode_steps = (self.task.max_episode_steps if max_episode_steps is None
                                   else int(max_episode_steps))
         self.single_observation_space = self.real.observation_space

@@ -113,6 +113,7 @@ def compare_policies(policies: dict[str, object], episodes: int = 5, seed: int =
     real_env = gym.make_vec(env_id, num_envs=episodes, vectorization_mode="sync",
                             max_episode_steps=max_steps)
     state_std = getattr(getattr(learned_env.dynamics, "state_norm", None), "std", None)
+    state_std = None if state_std is None else state_std.cpu().numpy()
     per_policy, summary = compare_in(policies, learned_env, real_env, seed, max_steps, task,
                                      state_std)
     return {"env_id": env_id, "episodes": episodes, "seed": seed, "max_steps": max_steps,

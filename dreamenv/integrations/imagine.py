@@ -61,6 +61,9 @@ class ImagineConfig:
     """MOPO's lambda: reward - lambda * uncertainty (0: no penalty)."""
     model: str = ""
     """Dynamics checkpoint directory ('' = the shipped model)."""
+    device: str = ""
+    """Where the learned env's model runs ('cuda', 'cuda:1'; '' = the CPU). The agent's
+    learner stays on RLlib's own choice."""
     eval_episodes: int = 5
     """Real-env episodes per evaluation (one evaluation per iteration)."""
     iteration_seconds: float = 30.0
@@ -93,6 +96,8 @@ def env_config(cfg: ImagineConfig) -> dict:
                       policy_sharing=cfg.policy_sharing, env_runner=cfg.team_env_runner)
     if cfg.model:
         config["model"] = str(Path(cfg.model).resolve())
+    if cfg.device:
+        config["device"] = cfg.device
     return config
 
 
@@ -227,7 +232,8 @@ def _final_comparison(cfg: ImagineConfig, agent, out_dir: Path) -> dict:
     if weights_path(cfg.task, "medium").is_file():  # a task whose policies do not ship yet
         policies["medium"] = behaviour_policy(cfg.task, "medium", deterministic=True)
     report = compare_policies(policies, episodes=cfg.compare_episodes, seed=10_000 + cfg.seed,
-                              task=cfg.task, model=cfg.model or None)
+                              task=cfg.task, model=cfg.model or None,
+                              env_kwargs={"device": cfg.device} if cfg.device else None)
     write_report(report, out_dir)
     return report
 

@@ -30,7 +30,7 @@ DREAM_ENV = "dreamenv-DyDiff"
 REAL_ENV = "dreamenv-real"
 ENV_KEYS = {"task", "model", "denoising_steps", "history", "history_noise", "precision",
             "sampling_temperature", "start",
-            "dataset", "max_episode_steps"}
+            "dataset", "max_episode_steps", "device"}
 
 
 def make_dream_env(config: dict) -> gym.vector.VectorEnv:

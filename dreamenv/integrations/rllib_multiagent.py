@@ -53,7 +53,7 @@ SHARINGS = ("per-agent", "shared")
 RUNNERS = ("batched", "pettingzoo")
 DREAM_KEYS = {"model", "denoising_steps", "history", "history_noise", "precision",
               "sampling_temperature", "start", "dataset", "max_episode_steps",
-              "uncertainty_penalty"}
+              "uncertainty_penalty", "device"}
 
 
 def shared_input(obs: np.ndarray, agent_index: int, num_agents: int, width: int) -> np.ndarray:

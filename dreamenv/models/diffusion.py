@@ -207,7 +207,8 @@ class DiffusionDynamics(nn.Module):
         b, d = action.shape[0], self.state_dim + 1
         # One draw for all of this step's noise: context stabilisation noise, then the sampler's
         # starting noise (one call to a per-row source costs as much as a hundred numbers).
-        noise = plan.array(randn((b, history.states[0].numel() + d), generator))
+        noise = plan.array(randn((b, history.states[0].numel() + d), generator,
+                                 history.states.device))
         states = plan.array(history.states)
         # Below the lowest trained level a token is as good as clean: show it at that level.
         ctx_level = max(float(level), self.cfg.context_sigma_min)

@@ -118,9 +118,9 @@ class GaussianEnsemble(nn.Module):
             out = mean.mean(0)
         else:
             elites = len(self.elite_idx)
-            pick = (rand((b,), generator) * elites).long().clamp_max(elites - 1)
-            rows = torch.arange(b)
-            noise = randn(tuple(mean.shape[1:]), generator)
+            pick = (rand((b,), generator, x.device) * elites).long().clamp_max(elites - 1)
+            rows = torch.arange(b, device=x.device)
+            noise = randn(tuple(mean.shape[1:]), generator, x.device)
             out = mean[pick, rows] + std[pick, rows] * noise
         uncertainty = std.norm(dim=-1).max(0).values
         out = self.target_norm.denormalize(out)

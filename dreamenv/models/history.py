@@ -44,11 +44,12 @@ class History:
             (torch.Size([2, 3, 3]), [[False, False, True], [False, False, True]])
         """
         b, s = state.shape
-        states = torch.zeros(b, history_len + 1, s, dtype=state.dtype)
+        like = {"dtype": state.dtype, "device": state.device}
+        states = torch.zeros(b, history_len + 1, s, **like)
         states[:, -1] = state
-        valid = torch.zeros(b, history_len + 1, dtype=torch.bool)
+        valid = torch.zeros(b, history_len + 1, dtype=torch.bool, device=state.device)
         valid[:, -1] = True
-        return cls(states, torch.zeros(b, history_len, action_dim, dtype=state.dtype), valid)
+        return cls(states, torch.zeros(b, history_len, action_dim, **like), valid)
 
     def push(self, action: torch.Tensor, next_state: torch.Tensor) -> History:
         """The window one step later: ``action`` was taken in the current state, giving
@@ -60,7 +61,8 @@ class History:
         valid = torch.cat([self.valid[:, 1:], torch.ones_like(self.valid[:, :1])], 1)
         return History(states, actions, valid)
 
-    def push_(self, action: torch.Tensor, next_state: torch.Tensor) -> None:
+    def push_(self, action: torch.Tensor, next_state: torch.Tensor,
+              via_numpy: bool | None = None) -> None:
         """:meth:`push` in place, without new tensors: an env's rolling buffer, shifted every
         step (CPU windows shift through NumPy views, a microsecond a call).
 
@@ -70,7 +72,7 @@ class History:
             >>> h.states[0, :, 0].tolist(), h.actions[0, :, 0].tolist(), h.valid.tolist()
             ([0.0, 1.0, 3.0], [0.0, 5.0], [[False, True, True]])
         """
-        cpu = self.states.device.type == "cpu"
+        cpu = self.states.device.type == "cpu" if via_numpy is None else via_numpy
         for buffer, new in ((self.states, next_state), (self.actions, action),
                             (self.valid, True)):
             if buffer.shape[1] == 0:  # a window of no past transitions keeps no actions

@@ -43,8 +43,9 @@ class ModelEnsemble:
         preds = [m.predict(history, action, generator, **kwargs) for m in self.members]
         states = torch.stack([p.next_state for p in preds])  # (M, B, S)
         rewards = torch.stack([p.reward for p in preds])  # (M, B)
-        pick = (rand((action.shape[0],), generator) * len(preds)).long().clamp_max(len(preds) - 1)
-        rows = torch.arange(action.shape[0])
+        pick = (rand((action.shape[0],), generator, action.device) * len(preds)).long()
+        pick = pick.clamp_max(len(preds) - 1)
+        rows = torch.arange(action.shape[0], device=action.device)
         scale = self.state_norm.std if self.state_norm is not None else 1.0
         spread = (states / scale).std(0).norm(dim=-1)
         return Prediction(states[pick, rows], rewards[pick, rows], spread)

@@ -5,7 +5,8 @@ so that a result never depends on how the envs were batched. One ``torch.Generat
 cannot do that: row ``i``'s noise would depend on how many rows come before it. :class:`RowNoise`
 gives every row its own SplitMix64 stream (a 64-bit key and a counter; Steele, Lea & Flood 2014)
 and draws for all rows at once with vectorised numpy, so a row's noise depends only on its key and
-on how many numbers it has drawn.
+on how many numbers it has drawn. On a GPU it draws the same streams with torch on the device
+(``device=``): the same uniforms bit for bit, normals to float rounding.
 
 Models call :func:`randn` / :func:`rand` with whatever source the caller supplied.
 """
@@ -20,6 +21,25 @@ import torch
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def _as_int64(value: np.uint64) -> int:
+    """A uint64 constant as the int64 with the same bits (torch has no wrapping uint64)."""
+    return int(np.array(value, dtype=np.uint64).view(np.int64))
+
+
+def _shift(z: torch.Tensor, bits: int) -> torch.Tensor:
+    """Logical right shift of int64 bit patterns (torch's ``>>`` is arithmetic)."""
+    return (z >> bits) & ((1 << (64 - bits)) - 1)
+
+
+def _splitmix64_torch(z: torch.Tensor) -> torch.Tensor:
+    """:func:`_splitmix64` on int64 tensors (any device; products wrap as uint64's do)."""
+    z = z ^ _shift(z, 30)
+    z = z * _as_int64(MIX1)
+    z = z ^ _shift(z, 27)
+    z = z * _as_int64(MIX2)
+    return z ^ _shift(z, 31)
 
 
 def _splitmix64(z: np.ndarray) -> np.ndarray:
@@ -43,24 +63,38 @@ class RowNoise:
         True
     """
 
-    def __init__(self, keys: np.ndarray):
+    def __init__(self, keys: np.ndarray, device: str | torch.device | None = None):
+        self.device = None if device is None else torch.device(device)
         self.keys = np.array(keys, dtype=np.uint64).reshape(-1)
         self.counters = np.zeros(len(self.keys), dtype=np.uint64)
+        if self.device is not None:  # the streams' state lives on the device, as int64 bits
+            self.keys = torch.from_numpy(self.keys.view(np.int64)).to(self.device)
+            self.counters = torch.zeros(len(self.keys), dtype=torch.int64, device=self.device)
 
     def __len__(self) -> int:
         return len(self.keys)
 
     def reseed(self, rows: np.ndarray | slice, keys: np.ndarray) -> None:
         """Give ``rows`` new keys and restart their streams."""
-        self.keys[rows] = np.asarray(keys, dtype=np.uint64)
+        keys = np.asarray(keys, dtype=np.uint64)
+        if self.device is not None:
+            rows = torch.as_tensor(rows, device=self.device) if not isinstance(rows, slice) \
+                else rows
+            keys = torch.from_numpy(keys.view(np.int64)).to(self.device)
+        self.keys[rows] = keys
         self.counters[rows] = 0
 
-    def uniform(self, shape: tuple[int, ...]) -> np.ndarray:
+    def uniform(self, shape: tuple[int, ...]) -> np.ndarray | torch.Tensor:
         """``shape`` float32 uniforms in the open interval (0, 1) on a 2^-24 grid (float32's
-        resolution); ``shape[0]`` is the batch."""
+        resolution); ``shape[0]`` is the batch. A NumPy array, or a tensor on ``device``."""
         if not shape or shape[0] != len(self.keys):
             raise ValueError(f"noise for {len(self.keys)} rows, asked for shape {tuple(shape)}")
         per_row = _per_row(shape)
+        if self.device is not None:
+            state = _steps_on(per_row, self.device) + self.counters[:, None] * _as_int64(GOLDEN)
+            bits = _shift(_splitmix64_torch(state + self.keys[:, None]), 40)
+            self.counters += per_row
+            return ((bits.float() + 0.5) * 2.0**-24).reshape(shape)
         state = _steps(per_row) + self.counters[:, None] * GOLDEN
         state += self.keys[:, None]
         bits = _splitmix64(state)
@@ -72,10 +106,16 @@ class RowNoise:
         return u.reshape(shape)
 
     def randn(self, shape: tuple[int, ...]) -> torch.Tensor:
-        """``shape`` float32 standard normals (Box-Muller over this row's uniforms)."""
+        """``shape`` float32 standard normals (Box-Muller over this row's uniforms), on
+        ``device`` (the CPU by default)."""
         per_row = _per_row(shape)
         half = (per_row + 1) // 2
         u = self.uniform((shape[0], 2 * half))
+        if self.device is not None:
+            radius = (-2.0 * torch.log(u[:, :half])).sqrt()
+            angle = u[:, half:] * (2.0 * np.pi)
+            z = torch.cat([radius * torch.cos(angle), radius * torch.sin(angle)], 1)
+            return z[:, :per_row].reshape(shape)
         radius = np.log(u[:, :half])
         radius *= np.float32(-2.0)
         np.sqrt(radius, out=radius)
@@ -97,6 +137,12 @@ def _per_row(shape: tuple[int, ...]) -> int:
 
 
 @functools.lru_cache(maxsize=32)
+def _steps_on(n: int, device: torch.device) -> torch.Tensor:
+    """:func:`_steps` as int64 bits on ``device``."""
+    return torch.from_numpy(_steps(n).view(np.int64)).to(device)
+
+
+@functools.lru_cache(maxsize=32)
 def _steps(n: int) -> np.ndarray:
     """``GOLDEN * [1, ..., n]``: the SplitMix64 increments of the next ``n`` draws."""
     with np.errstate(over="ignore"):
@@ -109,14 +155,15 @@ Noise = torch.Generator | RowNoise | None
 def randn(shape: tuple[int, ...], source: Noise,
           device: str | torch.device | None = None) -> torch.Tensor:
     """Standard normals of ``shape`` from ``source`` (``None``: torch's global generator), on
-    ``device`` (a ``RowNoise`` draws on the CPU)."""
+    ``device`` (a ``RowNoise`` draws on its own device)."""
     if isinstance(source, RowNoise):
         return source.randn(shape)
     return torch.randn(shape, generator=source, device=device)
 
 
-def rand(shape: tuple[int, ...], source: Noise) -> torch.Tensor:
-    """Uniforms in [0, 1) of ``shape`` from ``source``."""
+def rand(shape: tuple[int, ...], source: Noise,
+         device: str | torch.device | None = None) -> torch.Tensor:
+    """Uniforms in [0, 1) of ``shape`` from ``source``, on ``device`` (as :func:`randn`)."""
     if isinstance(source, RowNoise):
-        return torch.from_numpy(source.uniform(shape))
-    return torch.rand(shape, generator=source)
+        return torch.as_tensor(source.uniform(shape))
+    return torch.rand(shape, generator=source, device=device)
