@@ -11,12 +11,11 @@ ordered so that the shipped env exists as early as possible:
 1. the behaviour SAC run on the real env (``task.behaviour_steps`` steps), and the expert and
    medium snapshots selected from it (``dreamenv behaviour select``), saved into the package's
    weights (commit them to ship them);
-2. ``<task>-full-replay`` (the SAC buffer), and on it the diffusion model and the MBPO/MOPO
-   ensemble (the shipped Hopper model's recipe); ``--ship`` copies the diffusion model into the
-   package as the task's shipped model;
+2. ``<task>-full-replay`` (the SAC buffer), and on it the diffusion model (the shipped Hopper
+   model's recipe); ``--ship`` copies it into the package as the task's shipped model;
 3. an ``other`` policy: the best snapshot of a TD3 run as long as the SAC run (another
    algorithm and seed, in no dataset: the policy the models are judged on), saved into the
-   package's weights;
+   package's weights; then the MBPO/MOPO ensemble on the same set (the longest stage: hours);
 4. the open-loop horizon table of both models (held-out episodes and the ``other`` policy) and
    the seed-matched return comparison of random, medium, expert and other in the learned and the
    real env; this stage is measured anew at every call (minutes, not hours);
@@ -27,7 +26,9 @@ Prints the tables and writes ``accuracy.json`` / ``compare.json`` (and their PNG
 Hours of CPU per task; meant for a background job. Measured 2026-12-01: the HalfCheetah SAC
 run made 2,000 steps in 66 s on one thread with the other core busy (30 ms a step, almost all of
 it the networks' forward and backward passes), so its 200k steps take about 1.7 hours there; the
-TD3 run about as long, the diffusion model (100k steps) about half an hour. Everything resumes from its checkpoints, but only
+TD3 run about as long, the diffusion model (100k steps) about half an hour, the ensemble hours.
+A second process may run the TD3 stage beside the first (``other_policy``): a run directory is
+held by one trainer at a time, and the other waits for it. Everything resumes from its checkpoints, but only
 within one machine's life: ``$DREAMENV_DATA`` does not outlive it.
 """
 
@@ -77,14 +78,22 @@ def other_policy(task: str) -> None:
         select_policies(td3_run, best_only_as="other")
 
 
-def models(task: str, out: Path, steps: int) -> tuple[Path, Path]:
-    """Stage 2: the diffusion model and the ensemble on the full-replay set."""
-    dataset = f"{task}-full-replay"
-    train = TrainConfig(dataset=dataset, diffusion_steps=steps, threads=1)
-    diffusion = train_model(ModelKind.DIFFUSION, train, DiffusionConfig(), out / "diffusion")
-    ensemble = train_model(ModelKind.ENSEMBLE, TrainConfig(dataset=dataset, threads=1),
-                           EnsembleConfig(), out / "ensemble")
-    return Path(diffusion), Path(ensemble)
+def diffusion_model(task: str, out: Path, steps: int, ship: bool) -> Path:
+    """Stage 2a: the diffusion model on the full-replay set; ``ship`` copies it into the package
+    as the task's shipped model (weights and config, not the training state)."""
+    train = TrainConfig(dataset=f"{task}-full-replay", diffusion_steps=steps, threads=1)
+    diffusion = Path(train_model(ModelKind.DIFFUSION, train, DiffusionConfig(), out / "diffusion"))
+    if ship and not pretrained_path(task).is_dir():
+        shutil.copytree(diffusion, pretrained_path(task),
+                        ignore=shutil.ignore_patterns("train_state*"))
+    return diffusion
+
+
+def ensemble_model(task: str, out: Path) -> Path:
+    """Stage 2b: the MBPO/MOPO ensemble on the same set, trained until MBPO's rule stops it (the
+    longest stage: about 50 s an epoch here beside other jobs, and Hopper's took 276 epochs)."""
+    train = TrainConfig(dataset=f"{task}-full-replay", threads=1)
+    return Path(train_model(ModelKind.ENSEMBLE, train, EnsembleConfig(), out / "ensemble"))
 
 
 def main() -> None:
@@ -100,11 +109,9 @@ def main() -> None:
     out = Path(args.out or f"runs/task-{args.task}")
     behaviour_policies(args.task)
     make_dataset(f"{args.task}-full-replay")
-    diffusion, ensemble = models(args.task, out, args.diffusion_steps)
-    if args.ship and not pretrained_path(args.task).is_dir():
-        shutil.copytree(diffusion, pretrained_path(args.task),
-                        ignore=shutil.ignore_patterns("train_state*"))
+    diffusion = diffusion_model(args.task, out, args.diffusion_steps, args.ship)
     other_policy(args.task)
+    ensemble = ensemble_model(args.task, out)
 
     report = evaluate_models([str(diffusion), str(ensemble)], out, n_starts=512,
                              policy_file=str(weights_path(args.task, "other")))

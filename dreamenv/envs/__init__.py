@@ -9,7 +9,7 @@ that is cheap); the env classes live in :mod:`dreamenv.envs.dream_env` (single) 
 id                          what it is
 ==========================  ==============================================================
 ``DyDiff-Hopper``           Hopper-v5 simulated by the shipped diffusion model
-``DyDiff-Walker2d``         Walker2d-v5 (``model=DIR`` until a model ships for it)
+``DyDiff-Walker2d``         Walker2d-v5 simulated by the shipped diffusion model
 ``DyDiff-HalfCheetah``      HalfCheetah-v5 (``model=DIR`` until a model ships for it)
 ``DyDiff``                  ``model=DIR``: the env any checkpoint learned (bring your own data)
 ==========================  ==============================================================

@@ -63,3 +63,26 @@ def test_an_imagined_state_renders_as_the_real_body(task_model):
     env.step(env.action_space.sample())
     frame = env.render()
     assert frame.shape == (48, 64, 3) and frame.std() > 0
+
+
+def test_the_shipped_walker2d_env_needs_no_training_and_walks_like_the_real_one():
+    """``gym.make("DyDiff-Walker2d")`` loads the shipped model; the shipped expert walks the
+    whole episode in it, as in Walker2d-v5, for about the same return."""
+    from dreamenv.behaviour import behaviour_policy
+
+    env, real = gym.make("DyDiff-Walker2d"), gym.make("Walker2d-v5")
+    check_env(env.unwrapped, skip_render_check=True)
+    expert = behaviour_policy("walker2d", "expert", deterministic=True)
+    returns = []
+    for e in (env, real):
+        obs, _ = e.reset(seed=0)
+        total, rng = 0.0, np.random.default_rng(0)
+        for steps in range(1, 1001):
+            obs, reward, terminated, truncated, _ = e.step(expert.act(obs[None], rng)[0])
+            total += reward
+            if terminated or truncated:
+                break
+        returns.append((steps, total))
+    (learned_steps, learned), (real_steps, real_return) = returns
+    assert learned_steps == real_steps == 1000
+    assert learned == pytest.approx(real_return, rel=0.1)
