@@ -28,8 +28,8 @@ run made 2,000 steps in 66 s on one thread with the other core busy (30 ms a ste
 it the networks' forward and backward passes), so its 200k steps take about 1.7 hours there; the
 TD3 run about as long, the diffusion model (100k steps) about half an hour, the ensemble hours.
 A second process may run the TD3 stage beside the first (``other_policy``): a run directory is
-held by one trainer at a time, and the other waits for it. Everything resumes from its checkpoints, but only
-within one machine's life: ``$DREAMENV_DATA`` does not outlive it.
+held by one trainer at a time, and the other waits for it. Everything resumes from its
+checkpoints, but only within one machine's life: ``$DREAMENV_DATA`` does not outlive it.
 """
 
 from __future__ import annotations
