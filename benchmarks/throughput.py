@@ -1,19 +1,32 @@
-"""Env steps per second: a learned env (DyDiff-Hopper by default) at N = 1, 64, 1024 against its
-real env (Hopper-v5), one run.
+"""Env steps per second: a learned env (DyDiff-Hopper by default) at N = 1, 64, 1024, 4096
+against its real env (Hopper-v5), the project's own MBPO ensemble behind the same env, and
+mbrl-lib's ``ModelEnv`` when its environment exists, all in one run.
 
 The real references are measured in the same run: a single ``gym.make("Hopper-v5")`` and a
 ``SyncVectorEnv`` of 64. Every env takes uniform random actions and resets as it ends (the
 vector envs autoreset). The ``model %`` column is the share of the time spent inside the
-model's ``predict``: the rest is env bookkeeping, the termination rule and the wrappers.
+model's ``predict``: the rest is env bookkeeping, the termination rule and the wrappers. The
+roofline column is the model's matrix-product FLOPs per env step times the steps per second,
+against this machine's matmul rate measured in the same run (a 1024x256 by 256x256 product in the
+env's precision): how much of the arithmetic the machine could do the env uses.
+
+The peer: ``--peer-python PEER_VENV/bin/python`` runs ``../shared/peer/mbrl_speed.py`` (mbrl-lib
+pins gymnasium 0.26, so it lives in its own virtual environment; see that folder's README) right
+after the DyDiff rows and adds its rows.
 
 Usage: ``python benchmarks/throughput.py [--seconds 3] [--precision bfloat16] [--steps 2]
-[--threads 1] [--task walker2d --model DIR] [--device cuda]``. Targets (issue 4): N=1 >= 0.2x and N=1024 >= 10x the real single env.
+[--threads 1] [--sizes 64 1024 4096] [--task walker2d --model DIR] [--device cuda]
+[--peer-python PATH]``. Targets (issue 14): N=1 >= 0.5x the real single env; N=1024 at least the
+peer's rate.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import subprocess
 import time
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -65,11 +78,51 @@ def vector_env_rate(env: gym.vector.VectorEnv, seconds: float, seed: int = 0) ->
     return calls_per_second(env.step, list(actions), seconds) * env.num_envs
 
 
+def matmul_flops_per_row(model: object, steps: int) -> float:
+    """Matrix-product FLOPs the model spends per row and env step (2 per multiply-add): the
+    diffusion model's context encoder once and its denoiser ``steps`` times; every member of an
+    ensemble once."""
+    from torch import nn
+
+    def macs(modules) -> int:
+        total = 0
+        for m in modules:
+            weight = getattr(m, "weight", None)
+            if isinstance(m, nn.Linear) or (weight is not None and weight.dim() == 3):
+                total += weight.numel()
+        return total
+
+    if hasattr(model, "denoiser"):
+        denoiser = model.denoiser
+        per_call = macs([denoiser.in_x, *denoiser.blocks, denoiser.out])
+        once = macs(model.encoder.modules()) + denoiser.in_cond.weight.numel()
+        return 2.0 * (once + steps * per_call)
+    return 2.0 * macs(model.modules())
+
+
+def machine_flops(dtype: torch.dtype, seconds: float) -> float:
+    """FLOP/s of a 1024x256 @ 256x256 product in ``dtype`` on this machine, now."""
+    a, b = torch.randn(1024, 256).to(dtype), torch.randn(256, 256).to(dtype)
+    return calls_per_second(lambda _: a @ b, [None], seconds) * 2 * 1024 * 256 * 256
+
+
+def peer_rows(python: str, real: float) -> list[dict]:
+    """mbrl-lib's ModelEnv rows, from the peer script run in its own interpreter."""
+    script = Path(__file__).resolve().parents[1].parent / "shared" / "peer" / "mbrl_speed.py"
+    out = subprocess.run([python, str(script)], capture_output=True, text=True, check=True)
+    rows = []
+    for n, rate in re.findall(r"N=\s*(\d+):\s*([\d.]+) steps/s", out.stdout):
+        rows.append({"env": "mbrl-lib ModelEnv, ensemble (peer)", "N": int(n),
+                     "steps/s": float(rate), "x real": float(rate) / real, "model %": "-",
+                     "roofline %": "-"})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 1024])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 1024, 4096])
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: "
                         "the model's)")
     parser.add_argument("--precision", default=None, choices=["float32", "bfloat16"])
@@ -79,6 +132,10 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="checkpoint (default: the shipped one)")
     parser.add_argument("--device", default=None, help="where the learned env's model runs "
                         "(cuda; default the CPU)")
+    parser.add_argument("--peer-python", default=None,
+                        help="the peer environment's python (mbrl-lib; see shared/peer)")
+    parser.add_argument("--no-ensemble", action="store_true",
+                        help="skip the project's ensemble behind the same env")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -86,34 +143,50 @@ def main() -> None:
                "device": args.device}
     real_id, learned_id = TASKS[args.task].env_id, dream_env_id(args.task)
     real = single_env_rate(gym.make(real_id), args.seconds)
-    rows = [{"env": f"{real_id} (real)", "N": 1, "steps/s": real, "x real": 1.0, "model %": "-"}]
+    rows = [{"env": f"{real_id} (real)", "N": 1, "steps/s": real, "x real": 1.0, "model %": "-",
+             "roofline %": "-"}]
     real_vec = gym.make_vec(real_id, num_envs=64, vectorization_mode="sync")
     rate = vector_env_rate(real_vec, args.seconds)
     rows.append({"env": f"{real_id} SyncVectorEnv (real)", "N": 64, "steps/s": rate,
-                 "x real": rate / real, "model %": "-"})
+                 "x real": rate / real, "model %": "-", "roofline %": "-"})
+    peak = {name: machine_flops(dtype, args.seconds) for name, dtype in
+            (("float32", torch.float32), ("bfloat16", torch.bfloat16))}
 
-    env = gym.make(learned_id, **options)
-    timer = PredictTimer(env.unwrapped.dynamics)
-    start = time.perf_counter()
-    rate = single_env_rate(env, args.seconds)
-    share = timer.seconds / (time.perf_counter() - start)
-    timer.restore()
-    rows.append({"env": learned_id, "N": 1, "steps/s": rate, "x real": rate / real,
-                 "model %": 100 * share})
-    for n in args.sizes:
-        venv = gym.make_vec(learned_id, num_envs=n, **options)
-        timer = PredictTimer(venv.dynamics)
+    def measure(label: str, n: int, **env_options) -> dict:
+        env = (gym.make(learned_id, **env_options) if n == 1 else
+               gym.make_vec(learned_id, num_envs=n, **env_options))
+        core = env.unwrapped.core
+        timer = PredictTimer(core.model)
         start = time.perf_counter()
-        rate = vector_env_rate(venv, args.seconds)
+        rate = (single_env_rate(env, args.seconds) if n == 1 else
+                vector_env_rate(env, args.seconds))
         share = timer.seconds / (time.perf_counter() - start)
         timer.restore()
-        rows.append({"env": f"{learned_id} make_vec", "N": n, "steps/s": rate,
-                     "x real": rate / real, "model %": 100 * share})
-    model = env.unwrapped.dynamics
-    cfg = getattr(model, "cfg", None)
+        steps = core.predict_kwargs.get("steps") or getattr(core.model.cfg, "denoising_steps", 1)
+        precision = core.predict_kwargs.get("precision", "float32")
+        flops = matmul_flops_per_row(core.model, steps) * rate
+        return {"env": label, "N": n, "steps/s": rate, "x real": rate / real,
+                "model %": 100 * share, "roofline %": 100 * flops / peak[precision]}
+
+    for n in [1, *args.sizes]:
+        rows.append(measure(learned_id if n == 1 else f"{learned_id} make_vec", n, **options))
+    if not args.no_ensemble:  # MBPO's 7x 4x200 ensemble in the same env: the usual choice
+        from dreamenv.models.ensemble import EnsembleConfig, GaussianEnsemble
+
+        spaces = gym.make(real_id)
+        dims = spaces.observation_space.shape[0], spaces.action_space.shape[0]
+        ensemble = GaussianEnsemble(EnsembleConfig(), *dims).eval()  # speed needs no training
+        for n in [1, *args.sizes]:
+            label = f"{learned_id}{'' if n == 1 else ' make_vec'}, MBPO ensemble"
+            rows.append(measure(label, n, model=ensemble, device=args.device))
+    if args.peer_python:
+        rows.extend(peer_rows(args.peer_python, real))
+    cfg = getattr(gym.make(learned_id, **options).unwrapped.dynamics, "cfg", None)
     print_table(rows, f"env steps/s, random actions; torch threads={torch.get_num_threads()}, "
                       f"denoising steps={args.steps or getattr(cfg, 'denoising_steps', '-')}, "
-                      f"precision={args.precision or 'auto'}")
+                      f"precision={args.precision or 'auto'}; matmul rate here: "
+                      f"{peak['float32'] / 1e9:.1f} GFLOP/s float32, "
+                      f"{peak['bfloat16'] / 1e9:.1f} bfloat16")
 
 
 if __name__ == "__main__":
