@@ -103,14 +103,18 @@ def test_medium_expert_is_medium_then_expert():
     assert mixed.metadata["policy"]["parts"] == ["hopper-medium", "hopper-expert"]
 
 
-def test_shipped_policies_are_graded_like_d4rl():
-    """The medium policy's recorded return is a third to a half of the expert's."""
+@pytest.mark.parametrize("task", ["hopper", "walker2d", "halfcheetah"])
+def test_shipped_policies_are_graded_like_d4rl(task):
+    """Every task's medium policy's recorded return is a third to a half of its expert's, from
+    an earlier step of the same run, and that run is the task's behaviour run."""
     from dreamenv.behaviour import behaviour_policy
+    from dreamenv.tasks import TASKS
 
-    expert = behaviour_policy("hopper", "expert").metadata
-    medium = behaviour_policy("hopper", "medium").metadata
+    expert = behaviour_policy(task, "expert").metadata
+    medium = behaviour_policy(task, "medium").metadata
     assert 1 / 3 <= medium["return_mean"] / expert["return_mean"] <= 1 / 2
     assert medium["step"] < expert["step"] and medium["seed"] == expert["seed"]
+    assert expert["sac_config"]["total_steps"] == TASKS[task].behaviour_steps
 
 
 def test_medium_replay_needs_the_run_up_to_the_medium_snapshot(tmp_path):
