@@ -1,5 +1,6 @@
-"""DyDiff-Walker2d and DyDiff-HalfCheetah from a tiny model trained in the tests: the Gymnasium contract,
-the real env's spaces, resets and info keys, the task's termination, rendering."""
+"""DyDiff-Walker2d and DyDiff-HalfCheetah: from a tiny model trained in the tests, the Gymnasium
+contract, the real env's spaces, resets and info keys, the task's termination, rendering; from
+the shipped models, an expert episode against the real env's."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import dreamenv  # noqa: F401  (registers the DyDiff envs)
+from dreamenv.models import pretrained_path
 
 TASK_ENVS = {"walker2d": ("Walker2d-v5", "DyDiff-Walker2d"),
              "halfcheetah": ("HalfCheetah-v5", "DyDiff-HalfCheetah")}
@@ -65,14 +67,19 @@ def test_an_imagined_state_renders_as_the_real_body(task_model):
     assert frame.shape == (48, 64, 3) and frame.std() > 0
 
 
-def test_the_shipped_walker2d_env_needs_no_training_and_walks_like_the_real_one():
-    """``gym.make("DyDiff-Walker2d")`` loads the shipped model; the shipped expert walks the
-    whole episode in it, as in Walker2d-v5, for about the same return."""
+SHIPPED = [name for name in TASK_ENVS if (pretrained_path(name) / "config.json").is_file()]
+
+
+@pytest.mark.parametrize("task", SHIPPED)
+def test_a_shipped_task_env_needs_no_training_and_runs_the_expert_like_the_real_one(task):
+    """``gym.make("DyDiff-<Task>")`` loads the shipped model; the shipped expert runs the whole
+    episode in it, as in the real env, for about the same return."""
     from dreamenv.behaviour import behaviour_policy
 
-    env, real = gym.make("DyDiff-Walker2d"), gym.make("Walker2d-v5")
+    real_id, learned_id = TASK_ENVS[task]
+    env, real = gym.make(learned_id), gym.make(real_id)
     check_env(env.unwrapped, skip_render_check=True)
-    expert = behaviour_policy("walker2d", "expert", deterministic=True)
+    expert = behaviour_policy(task, "expert", deterministic=True)
     returns = []
     for e in (env, real):
         obs, _ = e.reset(seed=0)
@@ -86,3 +93,7 @@ def test_the_shipped_walker2d_env_needs_no_training_and_walks_like_the_real_one(
     (learned_steps, learned), (real_steps, real_return) = returns
     assert learned_steps == real_steps == 1000
     assert learned == pytest.approx(real_return, rel=0.1)
+
+
+def test_walker2d_ships_its_model():
+    assert "walker2d" in SHIPPED  # so the test above cannot pass by having nothing to check
