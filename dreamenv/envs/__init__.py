@@ -10,7 +10,7 @@ id                          what it is
 ==========================  ==============================================================
 ``DyDiff-Hopper``           Hopper-v5 simulated by the shipped diffusion model
 ``DyDiff-Walker2d``         Walker2d-v5 simulated by the shipped diffusion model
-``DyDiff-HalfCheetah``      HalfCheetah-v5 (``model=DIR`` until a model ships for it)
+``DyDiff-HalfCheetah``      HalfCheetah-v5 simulated by the shipped diffusion model
 ``DyDiff``                  ``model=DIR``: the env any checkpoint learned (bring your own data)
 ==========================  ==============================================================
 """
