@@ -7,7 +7,6 @@ import os
 import numpy as np
 import pytest
 
-import dreamenv.datasets.recipes as recipes
 from dreamenv.behaviour.sac import SACConfig, run_file, train_sac
 from dreamenv.datasets.dataset import DatasetError
 from dreamenv.datasets.hdf5 import load_hdf5

@@ -32,7 +32,7 @@ def test_one_iteration_reports_imagined_and_real_returns(local_ray, algo, tmp_pa
         result = algorithm.train()
         assert result["env_runners"]["num_env_steps_sampled_lifetime"] > 0
         assert np.isfinite(result["evaluation"]["env_runners"]["episode_return_mean"])
-        checkpoint = algorithm.save_to_path(str(tmp_path / "ckpt"))
+        algorithm.save_to_path(str(tmp_path / "ckpt"))
     finally:
         algorithm.stop()
     monkeypatch.chdir(tmp_path)
