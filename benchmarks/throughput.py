@@ -10,6 +10,9 @@ roofline column is the model's matrix-product FLOPs per env step times the steps
 against this machine's matmul rate measured in the same run (a 1024x256 by 256x256 product in the
 env's precision): how much of the arithmetic the machine could do the env uses.
 
+The ``tensors`` rows are the tensor-native vector env (``gym.make_vec(..., tensors=True)``):
+observations, actions and rewards as torch tensors on ``--device``, nothing copied to NumPy.
+
 The peer: ``--peer-python PEER_VENV/bin/python`` runs ``../shared/peer/mbrl_speed.py`` (mbrl-lib
 pins gymnasium 0.26, so it lives in its own virtual environment; see that folder's README) right
 after the DyDiff rows and adds its rows.
@@ -35,6 +38,7 @@ import torch
 import dreamenv  # noqa: F401  (registers the DyDiff envs)
 from _common import calls_per_second, print_table
 from dreamenv.envs import dream_env_id
+from dreamenv.envs.tensor_vector import TensorDreamVectorEnv
 from dreamenv.tasks import TASKS
 
 
@@ -72,10 +76,15 @@ def single_env_rate(env: gym.Env, seconds: float, seed: int = 0) -> float:
 
 
 def vector_env_rate(env: gym.vector.VectorEnv, seconds: float, seed: int = 0) -> float:
+    """Steps/s of a vector env; a tensor-native one gets its actions as tensors on its device
+    (and its every step waits for the device: the action check reads one flag back)."""
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)
-    actions = rng.uniform(-1, 1, (16, *env.action_space.shape)).astype(np.float32)
-    return calls_per_second(env.step, list(actions), seconds) * env.num_envs
+    actions = list(rng.uniform(-1, 1, (16, *env.action_space.shape)).astype(np.float32))
+    device = getattr(env.unwrapped, "device", None)
+    if isinstance(env.unwrapped, TensorDreamVectorEnv):
+        actions = [torch.as_tensor(a, device=device) for a in actions]
+    return calls_per_second(env.step, actions, seconds) * env.num_envs
 
 
 def matmul_flops_per_row(model: object, steps: int) -> float:
@@ -170,6 +179,8 @@ def main() -> None:
 
     for n in [1, *args.sizes]:
         rows.append(measure(learned_id if n == 1 else f"{learned_id} make_vec", n, **options))
+    for n in args.sizes:  # the same env with its interface on the device: torch tensors
+        rows.append(measure(f"{learned_id} make_vec, tensors", n, tensors=True, **options))
     if not args.no_ensemble:  # MBPO's 7x 4x200 ensemble in the same env: the usual choice
         from dreamenv.models.ensemble import EnsembleConfig, GaussianEnsemble
 

@@ -2,7 +2,8 @@
 
 ``import dreamenv`` registers them (this module imports only Gymnasium and the task records, so
 that is cheap); the env classes live in :mod:`dreamenv.envs.dream_env` (single) and
-:mod:`dreamenv.envs.vector` (natively batched) and are imported by ``gym.make`` /
+:mod:`dreamenv.envs.vector` (natively batched; ``tensors=True``:
+:mod:`dreamenv.envs.tensor_vector`, torch tensors on the model's device) and are imported by ``gym.make`` /
 ``gym.make_vec`` on first use.
 
 ==========================  ==============================================================
@@ -31,11 +32,11 @@ def register_envs() -> None:
         if env_id in gym.registry:
             continue
         gym.register(env_id, entry_point="dreamenv.envs.dream_env:DreamEnv",
-                     vector_entry_point="dreamenv.envs.vector:DreamVectorEnv",
+                     vector_entry_point="dreamenv.envs.vector:make_vector_env",
                      max_episode_steps=TASKS[task].max_episode_steps, kwargs={"task": task})
     if GENERIC_ENV_ID not in gym.registry:
         gym.register(GENERIC_ENV_ID, entry_point="dreamenv.envs.dream_env:make_learned_env",
-                     vector_entry_point="dreamenv.envs.vector:DreamVectorEnv",
+                     vector_entry_point="dreamenv.envs.vector:make_vector_env",
                      kwargs={"task": None})
 
 

@@ -36,7 +36,8 @@ class DreamVectorEnv(DreamSetup, VectorEnv):
     ``options={"initial_obs": (N, S) array}`` starts every row from given states.
     ``metadata["termination"]`` says what ends an episode (the task's rule, or the model's
     learned head for a task without a module). ``device="cuda"`` runs the model, its window and
-    its noise streams on a GPU; the interface stays numpy.
+    its noise streams on a GPU; the interface stays numpy (``gym.make_vec(..., tensors=True)``
+    makes the tensor-native :class:`~dreamenv.envs.tensor_vector.TensorDreamVectorEnv`).
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["rgb_array"],
@@ -154,3 +155,15 @@ class DreamVectorEnv(DreamSetup, VectorEnv):
     def close_extras(self, **kwargs: Any) -> None:
         if hasattr(self, "real"):  # construction may have failed before it existed
             self.real.close()
+
+
+def make_vector_env(num_envs: int = 1, tensors: bool = False, **kwargs: Any) -> VectorEnv:
+    """The vector entry point of every DyDiff id: ``gym.make_vec(id, num_envs=N)`` gives the
+    NumPy :class:`DreamVectorEnv`; ``tensors=True`` the tensor-native
+    :class:`~dreamenv.envs.tensor_vector.TensorDreamVectorEnv` (torch tensors on ``device``)."""
+    if not tensors:
+        return DreamVectorEnv(num_envs, **kwargs)
+    from dreamenv.envs.tensor_vector import TensorDreamVectorEnv
+
+    return TensorDreamVectorEnv(num_envs, **kwargs)
+

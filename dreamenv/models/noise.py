@@ -53,6 +53,18 @@ def _splitmix64(z: np.ndarray) -> np.ndarray:
     return z
 
 
+def row_keys(seeds: np.ndarray) -> np.ndarray:
+    """Stream keys for integer seeds: SplitMix64 of ``seed * GOLDEN``, so that neighbouring
+    seeds (``s``, ``s + 1``, ... for the rows of a batch) give unrelated streams.
+
+    Examples:
+        >>> keys = row_keys(np.array([0, 1]))
+        >>> keys.dtype.name, bool(keys[0] != keys[1])
+        ('uint64', True)
+    """
+    return _splitmix64(np.asarray(seeds, dtype=np.uint64) * GOLDEN)
+
+
 class RowNoise:
     """One reproducible random stream per batch row.
 
@@ -84,26 +96,39 @@ class RowNoise:
         self.keys[rows] = keys
         self.counters[rows] = 0
 
-    def uniform(self, shape: tuple[int, ...]) -> np.ndarray | torch.Tensor:
-        """``shape`` float32 uniforms in the open interval (0, 1) on a 2^-24 grid (float32's
-        resolution); ``shape[0]`` is the batch. A NumPy array, or a tensor on ``device``."""
+    def bits(self, shape: tuple[int, ...]) -> np.ndarray | torch.Tensor:
+        """``shape`` raw 64-bit draws, ``shape[0]`` the batch: uint64 NumPy, or int64 bit
+        patterns in a tensor on ``device`` (what :meth:`uniform` is made of; also new keys)."""
         if not shape or shape[0] != len(self.keys):
             raise ValueError(f"noise for {len(self.keys)} rows, asked for shape {tuple(shape)}")
         per_row = _per_row(shape)
         if self.device is not None:
             state = _steps_on(per_row, self.device) + self.counters[:, None] * _as_int64(GOLDEN)
-            bits = _shift(_splitmix64_torch(state + self.keys[:, None]), 40)
             self.counters += per_row
-            return ((bits.float() + 0.5) * 2.0**-24).reshape(shape)
+            return _splitmix64_torch(state + self.keys[:, None]).reshape(shape)
         state = _steps(per_row) + self.counters[:, None] * GOLDEN
         state += self.keys[:, None]
-        bits = _splitmix64(state)
         self.counters += np.uint64(per_row)
+        return _splitmix64(state).reshape(shape)
+
+    def uniform(self, shape: tuple[int, ...]) -> np.ndarray | torch.Tensor:
+        """``shape`` float32 uniforms in the open interval (0, 1) on a 2^-24 grid (float32's
+        resolution); ``shape[0]`` is the batch. A NumPy array, or a tensor on ``device``."""
+        bits = self.bits(shape)
+        if self.device is not None:
+            return (_shift(bits, 40).float() + 0.5) * 2.0**-24
         bits >>= np.uint64(40)
         u = bits.astype(np.float32)
         u += np.float32(0.5)
         u *= np.float32(2.0**-24)
-        return u.reshape(shape)
+        return u
+
+    def reseed_where(self, rows: torch.Tensor, keys: torch.Tensor) -> None:
+        """Device streams: restart the rows where the bool mask ``rows`` ``(B,)`` is set, with
+        the int64 key bits ``keys`` ``(B,)`` (the other rows' entries unused). Masks rather than
+        indices, so nothing waits for the device."""
+        self.keys = torch.where(rows, keys, self.keys)
+        self.counters = torch.where(rows, 0, self.counters)
 
     def randn(self, shape: tuple[int, ...]) -> torch.Tensor:
         """``shape`` float32 standard normals (Box-Muller over this row's uniforms), on

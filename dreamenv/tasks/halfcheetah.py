@@ -11,5 +11,5 @@ TASK = Task(
     name="halfcheetah", env_id="HalfCheetah-v5", terminated=never_terminated,
     rule="none: HalfCheetah-v5 never terminates",
     body=Locomotion(nq=9, forward_weight=1.0, ctrl_weight=0.1, healthy_reward=None,
-                    height_index=None),
+                    height_index=None, velocity_clip=None, normal_reset_velocity=True),
     random_return=-280.178953, expert_return=12135.0, behaviour_steps=200_000)

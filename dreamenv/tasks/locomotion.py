@@ -7,6 +7,10 @@ The observation is ``qpos[1:]`` then ``qvel`` (clipped to ``[-10, 10]`` by Hoppe
 the current x position is left out, so a learned env integrates it from the predicted x velocity
 ``obs[nq - 1]``, and a state poses the real body as ``qpos = [x, obs[:nq - 1]]``,
 ``qvel = obs[nq - 1:]`` (clipped velocities pose the body as well as the env shows it).
+
+The termination rules and reward terms take NumPy arrays or torch tensors (on any device) and
+answer in kind: the tensor-native vector env (:mod:`dreamenv.envs.tensor_vector`) runs the same
+rules on the GPU that the NumPy envs run on the CPU.
 """
 
 from __future__ import annotations
@@ -29,6 +33,11 @@ class Locomotion:
             ``z_distance_from_origin`` info), ``None`` for a task that does not report it.
         healthy_z, healthy_angle: the open ranges of torso height ``obs[0]`` and angle
             ``obs[1]`` outside which the body has fallen (``None``: it cannot fall).
+        velocity_clip: the observation shows ``clip(qvel, -velocity_clip, velocity_clip)``
+            (``None``: unclipped).
+        normal_reset_velocity: the reset adds ``scale * N(0, 1)`` to ``qvel`` (HalfCheetah)
+            rather than ``U(-scale, scale)`` (Hopper, Walker2d); ``qpos`` always gets the
+            uniform noise.
     """
 
     nq: int
@@ -38,6 +47,8 @@ class Locomotion:
     height_index: int | None = 0
     healthy_z: tuple[float, float] | None = None
     healthy_angle: tuple[float, float] | None = None
+    velocity_clip: float | None = 10.0
+    normal_reset_velocity: bool = False
 
     def fallen_by(self, next_obs: np.ndarray) -> dict[str, np.ndarray]:
         """Which health range each row ``(B, S)`` has left: ``{"z": (B,), "angle": (B,)}``."""
@@ -77,12 +88,20 @@ class Locomotion:
             >>> [terms[k].tolist() for k in ("reward_forward", "reward_ctrl", "reward_survive")]
             [[2.0, -1.0], [-0.003, -0.003], [1.0, 0.0]]
         """
-        next_obs, action = np.asarray(next_obs), np.asarray(action, dtype=np.float64)
+        if not is_tensor(next_obs):
+            next_obs, action = np.asarray(next_obs), np.asarray(action, dtype=np.float64)
+            terminated = np.asarray(terminated, dtype=bool)
         terms = {"reward_forward": self.forward_weight * next_obs[:, self.x_velocity_index],
-                 "reward_ctrl": -self.ctrl_weight * np.square(action).sum(axis=1)}
+                 "reward_ctrl": -self.ctrl_weight * (action * action).sum(1)}
         if self.healthy_reward is not None:
-            terms["reward_survive"] = self.healthy_reward * ~np.asarray(terminated, dtype=bool)
+            terms["reward_survive"] = self.healthy_reward * ~terminated
         return terms
+
+
+def is_tensor(x: object) -> bool:
+    """Whether ``x`` is a torch tensor, without importing torch (``import dreamenv`` stays
+    cheap): only tensors have ``new_zeros``."""
+    return hasattr(x, "new_zeros")
 
 
 def health_rule(height: tuple[float, float], angle: tuple[float, float],
@@ -94,13 +113,15 @@ def health_rule(height: tuple[float, float], angle: tuple[float, float],
     angle_low, angle_high = angle
 
     def terminated(next_obs: np.ndarray) -> np.ndarray:
-        next_obs = np.asarray(next_obs)
+        if not is_tensor(next_obs):
+            next_obs = np.asarray(next_obs)
         z, a = next_obs[:, 0], next_obs[:, 1]
         healthy = (z > z_low) & (z < z_high) & (a > angle_low) & (a < angle_high)
         if state_bound is not None:  # NaN and inf fail these comparisons, so no finite check
-            healthy &= (np.abs(next_obs[:, 1:]) < state_bound).all(1)
+            healthy &= (abs(next_obs[:, 1:]) < state_bound).all(1)
         else:
-            healthy &= np.isfinite(next_obs).all(1)
+            finite = next_obs.isfinite() if is_tensor(next_obs) else np.isfinite(next_obs)
+            healthy &= finite.all(1)
         return ~healthy
 
     return terminated
@@ -108,4 +129,6 @@ def health_rule(height: tuple[float, float], angle: tuple[float, float],
 
 def never_terminated(next_obs: np.ndarray) -> np.ndarray:
     """The rule of a task that never terminates (HalfCheetah): all False."""
+    if is_tensor(next_obs):
+        return next_obs.new_zeros(len(next_obs), dtype=bool)
     return np.zeros(len(next_obs), dtype=bool)
