@@ -44,3 +44,12 @@ def test_bring_your_own_data(capsys, monkeypatch, tmp_path):
     assert out[-3].startswith("DyDiff learned InvertedPendulum-v5: obs (4,), action (1,)")
     assert "termination learned" in out[-3]
     assert out[-2].strip().startswith("real: return") and out[-1].strip().startswith("learned")
+
+
+def test_ppo_on_tensors_trains_on_the_device_and_evaluates_in_the_real_env(capsys, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["ppo_on_tensors.py", "--iterations", "2", "--num-envs",
+                                     "8", "--rollout", "16", "--eval-every", "2",
+                                     "--eval-episodes", "1"])
+    runpy.run_path(str(EXAMPLES / "ppo_on_tensors.py"), run_name="__main__")
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("iteration 2: 256 imagined steps") and "real Hopper-v5 return" in last
