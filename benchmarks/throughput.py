@@ -19,8 +19,10 @@ after the DyDiff rows and adds its rows.
 
 Usage: ``python benchmarks/throughput.py [--seconds 3] [--precision bfloat16] [--steps 2]
 [--threads 1] [--sizes 64 1024 4096] [--task walker2d --model DIR] [--device cuda]
-[--peer-python PATH]``. Targets (issue 14): N=1 >= 0.5x the real single env; N=1024 at least the
-peer's rate.
+[--interfaces numpy tensors] [--peer-python PATH]``. On a GPU, e.g. ``--device cuda --sizes 1024
+16384 65536 --interfaces tensors`` (the matmul reference is then measured on the GPU at the
+widest N). Targets (issue 14): N=1 >= 0.5x the real single env; N=1024 at least the
+peer's rate; on one H100, 5M steps/s with tensors on the device.
 """
 
 from __future__ import annotations
@@ -109,10 +111,19 @@ def matmul_flops_per_row(model: object, steps: int) -> float:
     return 2.0 * macs(model.modules())
 
 
-def machine_flops(dtype: torch.dtype, seconds: float) -> float:
-    """FLOP/s of a 1024x256 @ 256x256 product in ``dtype`` on this machine, now."""
-    a, b = torch.randn(1024, 256).to(dtype), torch.randn(256, 256).to(dtype)
-    return calls_per_second(lambda _: a @ b, [None], seconds) * 2 * 1024 * 256 * 256
+def machine_flops(dtype: torch.dtype, seconds: float, device: str | None = None,
+                  rows: int = 1024) -> float:
+    """FLOP/s of a ``rows``x256 @ 256x256 product in ``dtype`` on ``device`` (the CPU), now."""
+    device = torch.device(device or "cpu")
+    a = torch.randn(rows, 256, device=device).to(dtype)
+    b = torch.randn(256, 256, device=device).to(dtype)
+
+    def product(_: object) -> None:
+        a @ b
+        if device.type == "cuda":  # the product is queued; time it done
+            torch.cuda.synchronize(device)
+
+    return calls_per_second(product, [None], seconds) * 2 * rows * 256 * 256
 
 
 def peer_rows(python: str, real: float) -> list[dict]:
@@ -145,6 +156,9 @@ def main() -> None:
                         help="the peer environment's python (mbrl-lib; see shared/peer)")
     parser.add_argument("--no-ensemble", action="store_true",
                         help="skip the project's ensemble behind the same env")
+    parser.add_argument("--interfaces", nargs="+", default=["numpy", "tensors"],
+                        choices=["numpy", "tensors"], help="the vector envs' interfaces to "
+                        "measure (tensors: gym.make_vec(..., tensors=True))")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -158,8 +172,10 @@ def main() -> None:
     rate = vector_env_rate(real_vec, args.seconds)
     rows.append({"env": f"{real_id} SyncVectorEnv (real)", "N": 64, "steps/s": rate,
                  "x real": rate / real, "model %": "-", "roofline %": "-"})
-    peak = {name: machine_flops(dtype, args.seconds) for name, dtype in
-            (("float32", torch.float32), ("bfloat16", torch.bfloat16))}
+    on_gpu = torch.device(args.device or "cpu").type == "cuda"
+    peak = {name: machine_flops(dtype, args.seconds, args.device,
+                                max(args.sizes) if on_gpu else 1024)
+            for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16))}
 
     def measure(label: str, n: int, **env_options) -> dict:
         env = (gym.make(learned_id, **env_options) if n == 1 else
@@ -177,23 +193,27 @@ def main() -> None:
         return {"env": label, "N": n, "steps/s": rate, "x real": rate / real,
                 "model %": 100 * share, "roofline %": 100 * flops / peak[precision]}
 
-    for n in [1, *args.sizes]:
-        rows.append(measure(learned_id if n == 1 else f"{learned_id} make_vec", n, **options))
-    for n in args.sizes:  # the same env with its interface on the device: torch tensors
+    rows.append(measure(learned_id, 1, **options))
+    for n in args.sizes if "numpy" in args.interfaces else []:
+        rows.append(measure(f"{learned_id} make_vec", n, **options))
+    for n in args.sizes if "tensors" in args.interfaces else []:  # interface on the device
         rows.append(measure(f"{learned_id} make_vec, tensors", n, tensors=True, **options))
     if not args.no_ensemble:  # MBPO's 7x 4x200 ensemble in the same env: the usual choice
         from dreamenv.models.ensemble import EnsembleConfig, GaussianEnsemble
 
         spaces = gym.make(real_id)
         dims = spaces.observation_space.shape[0], spaces.action_space.shape[0]
-        ensemble = GaussianEnsemble(EnsembleConfig(), *dims).eval()  # speed needs no training
+        ensemble = GaussianEnsemble(EnsembleConfig(), *dims).eval().to(args.device or "cpu")
+        # (speed needs no training)
         for n in [1, *args.sizes]:
             label = f"{learned_id}{'' if n == 1 else ' make_vec'}, MBPO ensemble"
             rows.append(measure(label, n, model=ensemble, device=args.device))
     if args.peer_python:
         rows.extend(peer_rows(args.peer_python, real))
     cfg = getattr(gym.make(learned_id, **options).unwrapped.dynamics, "cfg", None)
-    print_table(rows, f"env steps/s, random actions; torch threads={torch.get_num_threads()}, "
+    where = (f"{torch.cuda.get_device_name(args.device)}, " if on_gpu else "") + \
+        f"torch threads={torch.get_num_threads()}"
+    print_table(rows, f"env steps/s, random actions; {where}, "
                       f"denoising steps={args.steps or getattr(cfg, 'denoising_steps', '-')}, "
                       f"precision={args.precision or 'auto'}; matmul rate here: "
                       f"{peak['float32'] / 1e9:.1f} GFLOP/s float32, "
