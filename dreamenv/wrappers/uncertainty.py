@@ -3,7 +3,7 @@
 Both read ``info["uncertainty"]``, which every DyDiff env reports (the diffusion model's sample
 spread, or the ensemble's MOPO score). One transform serves the single and the vector wrapper:
 on a vector env it works row-wise, and rows that were autoreset on this step (uncertainty masked
-out, reward 0) are left alone.
+out, reward 0) are left alone. The tensor-native vector env's tensors stay tensors.
 """
 
 from __future__ import annotations
@@ -13,12 +13,23 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from dreamenv.tasks.locomotion import is_tensor
+
+
+def _where(condition: Any, a: Any, b: Any) -> Any:
+    """``np.where``, or ``torch.where`` on the tensor-native env's tensors."""
+    if is_tensor(condition):
+        import torch
+
+        return torch.where(condition, a, b)
+    return np.where(condition, a, b)
+
 
 def _uncertainty(info: dict) -> Any:
     if "uncertainty" not in info:
         raise KeyError("info has no 'uncertainty': wrap a DyDiff env (dreamenv.envs)")
     mask = info.get("_uncertainty")
-    return info["uncertainty"] if mask is None else np.where(mask, info["uncertainty"], 0.0)
+    return info["uncertainty"] if mask is None else _where(mask, info["uncertainty"], 0.0)
 
 
 def penalise(reward: Any, info: dict, lam: float) -> Any:
@@ -37,7 +48,7 @@ def halt(reward: Any, terminated: Any, truncated: Any, info: dict, threshold: fl
     info["halted"] = halted
     if halt_reward is None:
         return reward, terminated, truncated | halted
-    return np.where(halted, halt_reward, reward), terminated | halted, truncated
+    return _where(halted, halt_reward, reward), terminated | halted, truncated
 
 
 class UncertaintyPenalty(gym.Wrapper):

@@ -134,3 +134,18 @@ def test_the_task_rules_give_the_same_answers_on_tensors(task):
     assert terms.keys() == on_tensors.keys()
     for key in terms:
         np.testing.assert_allclose(on_tensors[key].numpy(), terms[key], err_msg=key)
+
+
+def test_the_uncertainty_wrappers_keep_tensors():
+    from dreamenv.wrappers import UncertaintyHaltVector, UncertaintyPenaltyVector
+
+    env = UncertaintyPenaltyVector(make(3), lam=2.0)
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step(torch.zeros(3, 3))
+    assert torch.allclose(reward, info["reward_model"] - 2.0 * info["uncertainty"])
+    halting = UncertaintyHaltVector(make(3), threshold=1e-9, halt_reward=-5.0)  # every row
+    halting.reset(seed=0)
+    _, reward, terminated, _, info = halting.step(torch.zeros(3, 3))
+    assert reward.tolist() == [-5.0] * 3 and terminated.all() and info["halted"].all()
+    _, reward, terminated, _, _ = halting.step(torch.zeros(3, 3))
+    assert reward.tolist() == [0.0] * 3 and not terminated.any()  # the autoreset step
