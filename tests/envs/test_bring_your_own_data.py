@@ -70,6 +70,8 @@ def test_the_checkpoint_becomes_the_real_envs_learned_twin(pendulum_model):
         obs, reward, terminated, truncated, _ = vec.step(vec.action_space.sample())
         ended |= terminated
     assert ended.any(), "the learned termination head never ended an episode"
+    with pytest.raises(ValueError, match="InvertedPendulum-v5 has none: use the NumPy vector env"):
+        gym.make_vec("DyDiff", num_envs=3, model=str(model), tensors=True)
 
 
 def test_other_tasks_refuse_the_checkpoint_and_its_data(pendulum_model, hopper_random,
