@@ -230,8 +230,11 @@ more than a float32 one (fixed dispatch cost), above it about half (benchmarks/t
 Below it a float32 model samples in NumPy (``backend="numpy"``), whose calls cost less."""
 
 
-def bfloat16_is_fast() -> bool:
-    """Whether this CPU has native bfloat16 matmuls (AVX512-BF16 / AMX) through oneDNN."""
+def bfloat16_is_fast(device: torch.device | None = None) -> bool:
+    """Whether ``device`` multiplies bfloat16 matrices natively: a GPU that supports it
+    (Ampere and later), or a CPU with AVX512-BF16 / AMX through oneDNN."""
+    if device is not None and device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -243,7 +246,7 @@ def predict_options(model: DynamicsModel, num_rows: int, denoising_steps: int | 
                     sampling_temperature: float | None = None) -> dict:
     """``predict`` keyword arguments for the env's sampling options. ``precision`` ``"auto"``
     (or ``None``) is float32 below :data:`AUTO_BFLOAT16_ROWS` rows and bfloat16 from there on
-    CPUs with native bfloat16. A diffusion-only option given for another kind of model is an
+    devices with native bfloat16 (GPUs from Ampere on, CPUs with AVX512-BF16 or AMX). A diffusion-only option given for another kind of model is an
     error rather than silently ignored."""
     auto = precision in (None, "auto")
     if isinstance(model, DiffusionDynamics):
@@ -254,7 +257,7 @@ def predict_options(model: DynamicsModel, num_rows: int, denoising_steps: int | 
         if sampling_temperature is not None and not 0 <= float(sampling_temperature) <= 1:
             raise ValueError(f"sampling_temperature must be in [0, 1], got {sampling_temperature}")
         if auto:
-            wide = num_rows >= AUTO_BFLOAT16_ROWS and bfloat16_is_fast()
+            wide = num_rows >= AUTO_BFLOAT16_ROWS and bfloat16_is_fast(model_device(model))
             precision = "bfloat16" if wide else model.cfg.precision
         # Few rows: the same float32 function in NumPy, a third of torch's cost per call.
         numpy = (num_rows < AUTO_BFLOAT16_ROWS and precision == "float32" and model.mix is None
