@@ -54,7 +54,10 @@ class PredictTimer:
     def __call__(self, *args, **kwargs):
         start = time.perf_counter()
         try:
-            return self.inner(*args, **kwargs)
+            out = self.inner(*args, **kwargs)
+            if out.next_state.is_cuda:  # kernels are queued: count them done
+                torch.cuda.synchronize(out.next_state.device)
+            return out
         finally:
             self.seconds += time.perf_counter() - start
 

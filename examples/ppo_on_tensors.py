@@ -8,8 +8,8 @@ host but one flag a step). The agent trains only in imagination and is evaluated
 bottom, observation normalisation and reward scaling by running statistics.
 
 Gymnasium's ``NEXT_STEP`` autoreset: the step that ends an episode returns its final observation
-(PPO bootstraps a truncated episode from it), and the next step of that row is the reset, whose
-transition is left out of the loss.
+(the value of which bootstraps a truncated episode), and the next step of that row is the reset,
+whose transition is left out of the loss.
 
 Run: ``python examples/ppo_on_tensors.py --minutes 10`` (``--device cuda`` on a GPU machine)
 """
@@ -125,7 +125,6 @@ def main() -> None:
         # 1. Roll out in imagination; every tensor stays on the device.
         for t in range(args.rollout):
             with torch.no_grad():
-                agent.norm.update(obs)
                 dist = agent.policy(obs)
                 action = dist.sample()
                 buffers["obs"][t], buffers["actions"][t] = obs, action
@@ -136,9 +135,7 @@ def main() -> None:
             buffers["valid"][t] = (~was_done).float()  # a reset step is no transition
             discounted = discounted * args.gamma * (~was_done) + reward
             return_norm.update(discounted)
-            scaled = reward / torch.sqrt(return_norm.var + 1e-8)
-            with torch.no_grad():  # a truncated episode bootstraps from its final observation
-                buffers["rewards"][t] = scaled + args.gamma * truncated * agent.value(obs)
+            buffers["rewards"][t] = reward / torch.sqrt(return_norm.var + 1e-8)
             buffers["terminated"][t], buffers["done"][t] = terminated.float(), done.float()
             episode_return += reward  # 0 on a reset step
             ended_sum += (episode_return * done).sum()
@@ -147,7 +144,8 @@ def main() -> None:
             was_done = done
         steps += args.rollout * args.num_envs
 
-        # 2. Generalised advantage estimates; a done step cuts the trace.
+        # 2. Generalised advantage estimates; a done step cuts the trace. The observation after
+        # a truncated step is the episode's final one (NEXT_STEP), so its value bootstraps it.
         with torch.no_grad():
             next_value = agent.value(obs)
             advantages = torch.zeros(shape, device=device)
@@ -163,16 +161,17 @@ def main() -> None:
         # 3. Clipped surrogate updates on minibatches of the valid transitions.
         keep = buffers["valid"].flatten().bool()
         data = {k: v.flatten(0, 1)[keep] for k, v in buffers.items()}
-        data["advantages"], data["returns"] = advantages.flatten()[keep], returns.flatten()[keep]
-        batch = max(1, len(data["obs"]) // args.minibatches)
+        adv = advantages.flatten()[keep]
+        data["advantages"] = (adv - adv.mean()) / (adv.std() + 1e-8)
+        data["returns"] = returns.flatten()[keep]
         for _ in range(args.epochs):
             order = torch.randperm(len(data["obs"]), device=device)
-            for i in range(0, len(order), batch):
-                rows = order[i: i + batch]
+            for rows in torch.tensor_split(order, args.minibatches):
+                if not len(rows):  # fewer transitions than minibatches
+                    continue
                 dist = agent.policy(data["obs"][rows])
                 ratio = (dist.log_prob(data["actions"][rows]).sum(-1) - data["logp"][rows]).exp()
                 adv = data["advantages"][rows]
-                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
                 policy_loss = -torch.min(ratio * adv, ratio.clamp(1 - args.clip,
                                                                   1 + args.clip) * adv).mean()
                 value_loss = 0.5 * ((agent.value(data["obs"][rows]) - data["returns"][rows])
@@ -181,6 +180,7 @@ def main() -> None:
                 (policy_loss + 0.5 * value_loss).backward()
                 nn.utils.clip_grad_norm_(agent.parameters(), 0.5)
                 optimizer.step()
+        agent.norm.update(data["obs"])  # after the update: its ratios start at 1
         iteration += 1
 
         elapsed = time.perf_counter() - start

@@ -42,13 +42,16 @@ class TensorDreamVectorEnv(DreamSetup, VectorEnv):
     ``NEXT_STEP`` autoreset, truncation at ``max_episode_steps``, info keys with their ``_key``
     masks) except the types:
 
-    * **observations** ``(N, S)`` float32 on ``device``: the model computes in float32, so
-      these are exactly the values the NumPy env returns as float64 (the spaces stay the real
-      env's float64 Boxes, as Gymnasium's ``NumpyToTorch`` wrapper keeps them).
+    * **observations** ``(N, S)`` float32 on ``device``: the model's own values, which the
+      NumPy env returns as float64 (the spaces stay the real env's float64 Boxes, as
+      Gymnasium's ``NumpyToTorch`` wrapper keeps them). ``precision="auto"`` samples in
+      bfloat16 from 32 rows up on a GPU that has it: pin ``precision="float32"`` for the NumPy
+      env's values, or for rows that agree however they are batched.
     * **actions** ``(N, A)``: a tensor (any device and float dtype; moved to ``device``) or an
       array; clipped to the bounds; a wrong shape, NaN or inf raises ``ValueError``.
     * **rewards** ``(N,)`` float32, **terminated** / **truncated** ``(N,)`` bool, **info**
-      values ``(N,)`` tensors, all on ``device``.
+      values ``(N,)`` tensors (``x_position`` float64, as the NumPy env integrates it), all on
+      ``device``.
     * **starts**: the real env's reset distribution drawn on the device (see the module
       docstring), or ``reset(options={"initial_obs": (N, S)})``. Dataset starts and rendering
       are the NumPy env's (``tensors=False``).
@@ -100,36 +103,51 @@ class TensorDreamVectorEnv(DreamSetup, VectorEnv):
                                      for b in (space.low, space.high))
         self._resets: RowNoise | None = None
         self._obs = torch.zeros(n, space.shape[0], **as_tensor)
-        self._x = torch.zeros(n, **as_tensor)
+        self._x = torch.zeros(n, dtype=torch.float64, device=self.device)  # as the NumPy env's
         self._elapsed = torch.zeros(n, dtype=torch.int64, device=self.device)
         self._autoreset = torch.zeros(n, dtype=torch.bool, device=self.device)
 
-    def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None
               ) -> tuple[torch.Tensor, dict]:
-        if seed is None and self._resets is None:
-            seed = int(np.random.SeedSequence().entropy % 2**62)
-        if seed is not None:
-            seeds = (np.arange(self.num_envs, dtype=np.uint64) + np.uint64(seed)
-                     if isinstance(seed, (int, np.integer)) else np.asarray(seed, np.uint64))
-            if seeds.shape != (self.num_envs,):
-                raise ValueError(f"reset got {seeds.size} seeds for {self.num_envs} envs")
-            self._resets = RowNoise(row_keys(seeds), self.device)
+        initial = (options or {}).get("initial_obs")
+        if initial is not None:  # checked before anything changes
+            initial = self._checked_initial_obs(initial)
+        if isinstance(seed, (int, np.integer)):
+            seed = [int(seed) + i for i in range(self.num_envs)]
+        if seed is not None and len(seed) != self.num_envs:
+            raise ValueError(f"reset got {len(seed)} seeds for {self.num_envs} envs")
+        # As Gymnasium's envs: a row without a seed keeps its stream (new rows get entropy).
+        fresh = np.random.SeedSequence().generate_state(self.num_envs, np.uint64)
+        keys = row_keys(np.array([fresh[i] if s is None else s
+                                  for i, s in enumerate(seed or [None] * self.num_envs)],
+                                 dtype=np.uint64))
+        if self._resets is None:
+            self._resets = RowNoise(keys, self.device)
+        else:
+            given = np.flatnonzero([s is not None for s in seed or []])
+            self._resets.reseed(given, keys[given])
         every = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
         self._restart(every)
-        initial = (options or {}).get("initial_obs")
         if initial is not None:
-            initial = torch.as_tensor(initial, dtype=torch.float32, device=self.device)
-            if tuple(initial.shape) != self.observation_space.shape or \
-                    not torch.isfinite(initial).all():
-                raise ValueError(f"options['initial_obs'] must be a finite array of shape "
-                                 f"{self.observation_space.shape}, got {tuple(initial.shape)}")
-            self._obs, self._x = initial.clone(), torch.zeros_like(self._x)
+            self._obs, self._x = initial, torch.zeros_like(self._x)
             self.core.window.states[:, -1] = initial
         self._elapsed.zero_()
         self._autoreset.zero_()
         infos = self._tensor_infos(self._obs, self._x)
         infos.update({f"_{k}": every.clone() for k in list(infos)})
         return self._obs, infos
+
+    def _checked_initial_obs(self, initial: Any) -> torch.Tensor:
+        initial = torch.as_tensor(initial, dtype=torch.float32, device=self.device)
+        shape = self.observation_space.shape
+        if tuple(initial.shape) != shape or not torch.isfinite(initial).all():
+            raise ValueError(f"options['initial_obs'] must be a finite array of shape {shape}, "
+                             f"got {tuple(initial.shape)}")
+        if self._obs_bounds is not None and not ((initial >= self._obs_bounds[0])
+                                                 & (initial <= self._obs_bounds[1])).all():
+            raise ValueError("options['initial_obs'] is outside the observation space "
+                             f"{self.single_observation_space}")
+        return initial.clone()
 
     def step(self, actions: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
                                           torch.Tensor, dict]:
@@ -141,7 +159,7 @@ class TensorDreamVectorEnv(DreamSetup, VectorEnv):
             pred = core.model.predict(core.window, action, core.noise, **core.predict_kwargs)
             ModelClock.seconds += time.perf_counter() - start
             obs, reward = pred.next_state.float(), pred.reward.float()
-            diverged = ~torch.isfinite(obs.sum(1) + reward)
+            diverged = ~(torch.isfinite(obs).all(1) & torch.isfinite(reward))
             obs = torch.where(diverged[:, None], core.window.current, obs)
             reward = torch.where(diverged, 0.0, reward)
             if self._obs_bounds is not None:
@@ -152,10 +170,11 @@ class TensorDreamVectorEnv(DreamSetup, VectorEnv):
             terminated = torch.as_tensor(core.termination(obs), device=self.device) | diverged
             body = self.task.body
             x_velocity = obs[:, body.x_velocity_index]
-            self._x = self._x + core.dt * x_velocity
+            self._x = self._x + core.dt * x_velocity.double()
             infos = self._tensor_infos(obs, self._x)
             infos.update(x_velocity=x_velocity, **body.reward_terms(obs, action, terminated),
-                         uncertainty=pred.uncertainty.float(), model_diverged=diverged)
+                         uncertainty=torch.nan_to_num(pred.uncertainty.float(), 0.0, 0.0, 0.0),
+                         model_diverged=diverged)
             stepped = ~self._autoreset
             infos.update({f"_{k}": stepped.clone() for k in list(infos)})
             self._elapsed += 1
@@ -247,4 +266,4 @@ class DeviceStarts:
         if self.body.velocity_clip is not None:
             qvel = torch.clamp(qvel, -self.body.velocity_clip, self.body.velocity_clip)
         keys = stream.bits((n, 1))[:, 0]
-        return torch.cat([qpos[:, 1:], qvel], 1), qpos[:, 0], keys
+        return torch.cat([qpos[:, 1:], qvel], 1), qpos[:, 0].double(), keys

@@ -63,18 +63,91 @@ def test_a_row_depends_only_on_its_own_seed_and_actions():
 
 
 def test_next_step_autoreset_and_truncation():
-    env = make(3, max_episode_steps=3)
+    env = make(3, "HalfCheetah", max_episode_steps=3)  # never terminates: every end is the limit
     obs, _ = env.reset(seed=1)
-    zero = torch.zeros(3, 3)
+    zero = torch.zeros(3, 6)
     for t in range(3):
         obs, reward, terminated, truncated, info = env.step(zero)
-        assert truncated.tolist() == [t == 2] * 3 or terminated.any()
+        assert truncated.tolist() == [t == 2] * 3 and not terminated.any()
     obs, reward, terminated, truncated, info = env.step(zero)
     assert reward.tolist() == [0.0] * 3 and not (terminated | truncated).any()
-    assert torch.allclose(obs[:, 0], torch.full((3,), 1.25), atol=0.006)  # a fresh start
-    assert torch.allclose(info["x_position"], torch.zeros(3), atol=0.006)
+    assert torch.allclose(obs[:, :8], torch.zeros(3, 8), atol=0.1)  # a fresh start
+    assert torch.allclose(info["x_position"], torch.zeros(3, dtype=torch.float64), atol=0.1)
     assert not info["_reward_forward"].any() and info["_x_position"].all()
     assert (env._elapsed == 0).all()
+
+
+class FallingModel:
+    """Row 0 falls on every step (z = 0.5); the other rows stand still; rewards are 1."""
+
+    history_len, state_dim, action_dim = 0, 11, 3
+
+    def predict(self, history, action, generator=None):
+        from dreamenv.models import Prediction
+
+        state = history.current.clone()
+        state[0, 0] = 0.5
+        return Prediction(state, torch.ones(len(action)), torch.zeros(len(action)))
+
+
+def test_flags_rewards_and_masks_are_the_numpy_envs_through_autoresets():
+    outputs = {}
+    for tensors in (False, True):
+        env = gym.make_vec("DyDiff-Hopper", num_envs=3, model=FallingModel(), tensors=tensors,
+                           max_episode_steps=3)
+        env.reset(seed=0)
+        outputs[tensors] = []
+        for _ in range(6):
+            _, reward, terminated, truncated, info = env.step(np.zeros((3, 3)))
+            as_list = {k: np.asarray(torch.as_tensor(v)).tolist() for k, v in info.items()
+                       if k.startswith("_") or k == "model_diverged"}
+            outputs[tensors].append((np.asarray(torch.as_tensor(reward)).tolist(),
+                                     np.asarray(torch.as_tensor(terminated)).tolist(),
+                                     np.asarray(torch.as_tensor(truncated)).tolist(), as_list))
+    assert outputs[True] == outputs[False]
+    assert outputs[True][0][1] == [True, False, False]  # row 0 fell, and the test can tell
+
+
+class DivergingModel:
+    """NaN states, rewards and uncertainty from the third call on."""
+
+    history_len, state_dim, action_dim = 0, 11, 3
+
+    def __init__(self):
+        self.calls = 0
+
+    def predict(self, history, action, generator=None):
+        from dreamenv.models import Prediction
+
+        self.calls += 1
+        bad = torch.nan if self.calls > 2 else 0.0
+        n = len(action)
+        return Prediction(history.current + bad, torch.zeros(n) + bad, torch.zeros(n) + bad)
+
+
+def test_a_diverging_model_ends_the_rows_with_finite_values():
+    env = gym.make_vec("DyDiff-Hopper", num_envs=2, model=DivergingModel(), tensors=True)
+    obs0, _ = env.reset(seed=0)
+    for _ in range(2):
+        _, _, terminated, _, _ = env.step(torch.zeros(2, 3))
+        assert not terminated.any()
+    obs, reward, terminated, _, info = env.step(torch.zeros(2, 3))
+    assert torch.isfinite(obs).all() and reward.tolist() == [0.0, 0.0] and terminated.all()
+    assert info["model_diverged"].all() and info["uncertainty"].tolist() == [0.0, 0.0]
+    assert torch.equal(obs, obs0)  # the last good state is kept
+
+
+def test_seeds_per_row_and_a_rejected_initial_obs_changes_nothing():
+    env = make(3)
+    first, _ = env.reset(seed=[5, None, 7])
+    again, _ = env.reset(seed=[5, None, 7])
+    assert torch.equal(first[0], again[0]) and torch.equal(first[2], again[2])
+    assert not torch.equal(first[1], again[1])  # no seed: the row's stream goes on
+    assert torch.equal(first[0], make(1).reset(seed=5)[0][0])
+    with pytest.raises(ValueError, match=r"initial_obs'\] must be a finite array of shape"):
+        env.reset(seed=1, options={"initial_obs": torch.zeros(3, 4)})
+    obs, *_ = env.step(torch.zeros(3, 3))  # still mid-episode: no reset happened
+    assert (env._elapsed == 1).all()
 
 
 @pytest.mark.parametrize("task", ["Hopper", "Walker2d", "HalfCheetah"])
