@@ -4,14 +4,15 @@
 rewards and done flags as tensors on ``DEVICE`` and takes actions as tensors there, so the rollout
 buffer, the networks and the update never go through NumPy (on a GPU nothing is copied to the
 host but one flag a step). The agent trains only in imagination and is evaluated on the real
-``Hopper-v5`` (NumPy, CPU) every ``--eval-every`` iterations. CleanRL-style: one file, top to
+``Hopper-v5`` (or ``--task``'s real env; NumPy, CPU) every ``--eval-every`` iterations. CleanRL-style: one file, top to
 bottom, observation normalisation and reward scaling by running statistics.
 
 Gymnasium's ``NEXT_STEP`` autoreset: the step that ends an episode returns its final observation
 (the value of which bootstraps a truncated episode), and the next step of that row is the reset,
 whose transition is left out of the loss.
 
-Run: ``python examples/ppo_on_tensors.py --minutes 10`` (``--device cuda`` on a GPU machine)
+Run: ``python examples/ppo_on_tensors.py --minutes 10`` (``--task walker2d``; ``--device cuda`` on a
+GPU machine)
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
-import dreamenv  # noqa: F401  (registers DyDiff-Hopper)
+import dreamenv  # noqa: F401  (registers the DyDiff envs)
+from dreamenv.envs import dream_env_id
+from dreamenv.tasks import get_task
 
 
 class RunningNorm(nn.Module):
@@ -66,9 +69,9 @@ class Agent(nn.Module):
         return torch.distributions.Normal(self.actor(self.norm(obs)), self.log_std.exp())
 
 
-def evaluate(agent: Agent, episodes: int, seed: int, device: torch.device) -> float:
-    """Mean return of the deterministic policy in the real Hopper-v5."""
-    env, returns = gym.make("Hopper-v5"), []
+def evaluate(agent: Agent, env_id: str, episodes: int, seed: int, device: torch.device) -> float:
+    """Mean return of the deterministic policy in the real env."""
+    env, returns = gym.make(env_id), []
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
         done, total = False, 0.0
@@ -85,6 +88,7 @@ def evaluate(agent: Agent, episodes: int, seed: int, device: torch.device) -> fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", default="hopper", help="hopper, walker2d or halfcheetah")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--num-envs", type=int, default=256)
     parser.add_argument("--rollout", type=int, default=64, help="steps per env per iteration")
@@ -105,7 +109,9 @@ def main() -> None:
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
 
-    envs = gym.make_vec("DyDiff-Hopper", num_envs=args.num_envs, tensors=True, device=device)
+    real_id = get_task(args.task).env_id
+    envs = gym.make_vec(dream_env_id(args.task), num_envs=args.num_envs, tensors=True,
+                        device=device)
     obs_dim, act_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
     agent = Agent(obs_dim, act_dim, device)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.lr, eps=1e-5)
@@ -190,9 +196,9 @@ def main() -> None:
             imagined = (ended_sum / ended_count).item() if ended_count else float("nan")
             ended_sum.zero_()
             ended_count.zero_()
-            real = evaluate(agent, args.eval_episodes, 10_000, device)
+            real = evaluate(agent, real_id, args.eval_episodes, 10_000, device)
             print(f"iteration {iteration}: {steps:,} imagined steps ({steps / elapsed:,.0f}/s), "
-                  f"imagined return {imagined:.1f}, real Hopper-v5 return {real:.1f}",
+                  f"imagined return {imagined:.1f}, real {real_id} return {real:.1f}",
                   flush=True)
         if over:
             break
