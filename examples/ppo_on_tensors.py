@@ -4,8 +4,9 @@
 rewards and done flags as tensors on ``DEVICE`` and takes actions as tensors there, so the rollout
 buffer, the networks and the update never go through NumPy (on a GPU nothing is copied to the
 host but one flag a step). The agent trains only in imagination and is evaluated on the real
-``Hopper-v5`` (or ``--task``'s real env; NumPy, CPU) every ``--eval-every`` iterations. CleanRL-style: one file, top to
-bottom, observation normalisation and reward scaling by running statistics.
+env (``Hopper-v5``, or ``--task``'s; NumPy, CPU) every ``--eval-every`` iterations.
+CleanRL-style: one file, top to bottom, observation normalisation and reward scaling by running
+statistics.
 
 Gymnasium's ``NEXT_STEP`` autoreset: the step that ends an episode returns its final observation
 (the value of which bootstraps a truncated episode), and the next step of that row is the reset,
