@@ -29,6 +29,7 @@ from torch import nn
 import dreamenv  # noqa: F401  (registers the DyDiff envs)
 from dreamenv.envs import dream_env_id
 from dreamenv.tasks import get_task
+from dreamenv.wrappers import UncertaintyPenaltyVector
 
 
 class RunningNorm(nn.Module):
@@ -101,6 +102,8 @@ def main() -> None:
     parser.add_argument("--gamma", type=float, default=0.99)
     parser.add_argument("--gae-lambda", type=float, default=0.95)
     parser.add_argument("--clip", type=float, default=0.2)
+    parser.add_argument("--uncertainty-penalty", type=float, default=0.0,
+                        help="MOPO's lambda: train on reward - lambda * info['uncertainty']")
     parser.add_argument("--eval-every", type=int, default=10, help="iterations")
     parser.add_argument("--eval-episodes", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
@@ -113,6 +116,8 @@ def main() -> None:
     real_id = get_task(args.task).env_id
     envs = gym.make_vec(dream_env_id(args.task), num_envs=args.num_envs, tensors=True,
                         device=device)
+    if args.uncertainty_penalty:  # the wrapper keeps tensors
+        envs = UncertaintyPenaltyVector(envs, args.uncertainty_penalty)
     obs_dim, act_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
     agent = Agent(obs_dim, act_dim, device)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.lr, eps=1e-5)
