@@ -2,8 +2,9 @@
 
 ``behaviour_policy("hopper", "medium")`` returns a batch policy (``act(obs, rng) -> action``).
 The levels ``random``, ``medium`` and ``expert`` are graded as D4RL grades its datasets; ``other``
-is a policy in no dataset, from another run (Hopper: SAC with another seed; the other tasks: TD3,
-made by ``benchmarks/task_pipeline.py``), for testing models on behaviour they never saw.
+is a policy in no dataset, from another run (the best snapshot of a second SAC run, seed 2, 100k
+steps; for the other tasks made by ``benchmarks/task_pipeline.py``), for testing models on
+behaviour they never saw.
 """
 
 from __future__ import annotations
