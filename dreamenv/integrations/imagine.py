@@ -59,6 +59,14 @@ class ImagineConfig:
     """Imagined episode length (short, e.g. 5-50, for MBPO-style branched rollouts)."""
     uncertainty_penalty: float = 0.0
     """MOPO's lambda: reward - lambda * uncertainty (0: no penalty)."""
+    ppo_batch: int = 4096
+    """PPO: imagined steps per update (RLlib's train_batch_size_per_learner)."""
+    ppo_minibatch: int = 256
+    """PPO: minibatch size of the update's gradient steps."""
+    ppo_epochs: int = 10
+    """PPO: passes over each batch. Imagined steps are cheap, the learner is not: fewer,
+    larger gradient steps per step (e.g. 16384 / 2048 / 5 with 256 envs) spend more of the
+    time sampling."""
     model: str = ""
     """Dynamics checkpoint directory ('' = the shipped model)."""
     device: str = ""
@@ -135,8 +143,12 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     build = algo_config
     if cfg.agent_conf:
         from dreamenv.integrations.rllib_multiagent import multiagent_algo_config as build
-    algorithm = build(cfg.algo, env_config(cfg), cfg.num_envs, cfg.num_env_runners,
-                      cfg.eval_episodes, cfg.seed, cfg.iteration_seconds).build_algo()
+    config = build(cfg.algo, env_config(cfg), cfg.num_envs, cfg.num_env_runners,
+                   cfg.eval_episodes, cfg.seed, cfg.iteration_seconds)
+    if cfg.algo.upper() == "PPO":
+        config.training(train_batch_size_per_learner=cfg.ppo_batch,
+                        minibatch_size=cfg.ppo_minibatch, num_epochs=cfg.ppo_epochs)
+    algorithm = config.build_algo()
     if resume:
         algorithm.restore_from_path(str(checkpoint))
     elapsed0 = log[-1]["time_s"] if log else 0.0

@@ -42,23 +42,18 @@ def test_one_iteration_reports_imagined_and_real_returns(local_ray, algo, tmp_pa
 
 
 def test_imagine_job_writes_its_run_directory_and_resumes(local_ray, tmp_path, monkeypatch):
-    import dreamenv.integrations.rllib as rllib
     from dreamenv.integrations.imagine import ImagineConfig, run_imagine
 
-    original = rllib.algo_config
-
-    def small(*args, **kwargs):  # a short PPO iteration keeps the test quick
-        return original(*args, **kwargs).training(train_batch_size_per_learner=200,
-                                                  minibatch_size=100, num_epochs=1)
-    monkeypatch.setattr(rllib, "algo_config", small)
     cfg = ImagineConfig(algo="PPO", iterations=1, num_envs=4, eval_episodes=1,
-                        iteration_seconds=0, compare_episodes=1, max_episode_steps=30)
+                        iteration_seconds=0, compare_episodes=1, max_episode_steps=30,
+                        ppo_batch=200, ppo_minibatch=100, ppo_epochs=1)  # a quick iteration
     monkeypatch.chdir(tmp_path)  # a relative --out, as the README's quick start gives
     first = run_imagine(cfg, "run")
     cfg.iterations = 2
     second = run_imagine(cfg, "run")
     tmp_path = tmp_path / "run"
     assert len(first["log"]) == 1 and len(second["log"]) == 2  # resumed, not restarted
+    assert 200 <= first["log"][0]["env_steps"] < 400  # the PPO batch asked for
     assert second["log"][1]["env_steps"] > first["log"][0]["env_steps"]
     assert {"agent", "random", "medium"} == set(second["comparison"]["policies"])
     for row in second["log"]:  # where the time went: the model, the learner, evaluation
@@ -74,15 +69,11 @@ def test_imagine_trains_another_task_in_its_learned_env(local_ray, tiny_task_mod
     """--task walker2d with a model of it: real Walker2d-v5 evaluation, and a final comparison
     without the medium policy when the task ships none (its weights hidden here)."""
     import dreamenv.behaviour as behaviour
-    import dreamenv.integrations.rllib as rllib
     from dreamenv.integrations.imagine import ImagineConfig, run_imagine
 
-    original = rllib.algo_config
-    monkeypatch.setattr(rllib, "algo_config", lambda *a, **k: original(*a, **k).training(
-        train_batch_size_per_learner=200, minibatch_size=100, num_epochs=1))
     cfg = ImagineConfig(task="walker2d", model=tiny_task_models["Walker2d-v5"], iterations=1,
                         num_envs=4, eval_episodes=1, iteration_seconds=0, compare_episodes=1,
-                        max_episode_steps=30)
+                        max_episode_steps=30, ppo_batch=200, ppo_minibatch=100, ppo_epochs=1)
     monkeypatch.setattr(behaviour, "weights_path", lambda task, level: tmp_path / "no-weights")
     report = run_imagine(cfg, tmp_path)
     assert np.isfinite(report["log"][0]["real_return"])
@@ -96,7 +87,6 @@ def test_imagine_runs_on_a_two_worker_ray_cluster(tmp_path, monkeypatch):
     """RAY_ADDRESS points the job at a cluster; two remote env runners sample DyDiff there."""
     from ray.cluster_utils import Cluster
 
-    import dreamenv.integrations.rllib as rllib
     from dreamenv.integrations.imagine import ImagineConfig, run_imagine
 
     if ray.is_initialized():
@@ -104,14 +94,12 @@ def test_imagine_runs_on_a_two_worker_ray_cluster(tmp_path, monkeypatch):
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     for _ in range(2):
         cluster.add_node(num_cpus=1)
-    original = rllib.algo_config
-    monkeypatch.setattr(rllib, "algo_config", lambda *a, **k: original(*a, **k).training(
-        train_batch_size_per_learner=200, minibatch_size=100, num_epochs=1))
     monkeypatch.setenv("RAY_ADDRESS", cluster.address)
     try:
         cfg = ImagineConfig(algo="PPO", iterations=1, num_envs=2, num_env_runners=2,
                             eval_episodes=1, iteration_seconds=0, compare_episodes=0,
-                            max_episode_steps=30)
+                            max_episode_steps=30, ppo_batch=200, ppo_minibatch=100,
+                            ppo_epochs=1)
         report = run_imagine(cfg, tmp_path)
         assert len(ray.nodes()) == 3
         assert report["log"][0]["env_steps"] >= 200

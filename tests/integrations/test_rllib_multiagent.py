@@ -122,20 +122,13 @@ def test_one_iteration_trains_every_module_and_evaluates_in_mamujoco(local_ray, 
         algorithm.stop()
 
 
-def test_multiagent_imagine_job_writes_its_run_directory_and_resumes(local_ray, tmp_path,
-                                                                     monkeypatch):
-    import dreamenv.integrations.rllib_multiagent as rllib_multiagent
+def test_multiagent_imagine_job_writes_its_run_directory_and_resumes(local_ray, tmp_path):
     from dreamenv.integrations.imagine import ImagineConfig, run_imagine
 
-    original = rllib_multiagent.multiagent_algo_config
-
-    def small(*args, **kwargs):
-        return original(*args, **kwargs).training(train_batch_size_per_learner=120,
-                                                  minibatch_size=60, num_epochs=1)
-    monkeypatch.setattr(rllib_multiagent, "multiagent_algo_config", small)
     cfg = ImagineConfig(algo="PPO", iterations=1, num_envs=2, eval_episodes=1,
                         iteration_seconds=0, compare_episodes=1, max_episode_steps=30,
-                        agent_conf="3x1", policy_sharing="shared")
+                        agent_conf="3x1", policy_sharing="shared", ppo_batch=120,
+                        ppo_minibatch=60, ppo_epochs=1)
     first = run_imagine(cfg, tmp_path / "run")
     cfg.iterations = 2
     second = run_imagine(cfg, tmp_path / "run")
