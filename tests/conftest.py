@@ -90,3 +90,26 @@ def tiny_task_models(tmp_path_factory) -> dict[str, str]:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+class DivergingModel:
+    """A Hopper-sized model that returns NaN (state, reward and uncertainty) from its third call
+    on, as a broken checkpoint might."""
+
+    history_len, state_dim, action_dim = 0, 11, 3
+
+    def __init__(self):
+        self.calls = 0
+
+    def predict(self, history, action, generator=None):
+        from dreamenv.models import Prediction
+
+        self.calls += 1
+        bad = torch.nan if self.calls > 2 else 0.0
+        n = len(action)
+        return Prediction(history.current + bad, torch.zeros(n) + bad, torch.zeros(n) + bad)
+
+
+@pytest.fixture
+def diverging_model() -> DivergingModel:
+    return DivergingModel()

@@ -135,29 +135,13 @@ def test_ten_thousand_random_steps_stay_finite():
             env.reset()
 
 
-class DivergingModel:
-    """A model that returns NaN after a few steps, as a broken checkpoint might."""
-
-    history_len, state_dim, action_dim = 0, 11, 3
-
-    def __init__(self):
-        self.calls = 0
-
-    def predict(self, history, action, generator=None):
-        import torch
-        from dreamenv.models import Prediction
-
-        self.calls += 1
-        state = history.current + (torch.nan if self.calls > 2 else 0.0)
-        return Prediction(state, torch.zeros(len(action)), torch.zeros(len(action)))
-
-
-def test_a_diverging_model_ends_the_episode_with_finite_values():
-    env = gym.make("DyDiff-Hopper", model=DivergingModel())
+def test_a_diverging_model_ends_the_episode_with_finite_values(diverging_model):
+    env = gym.make("DyDiff-Hopper", model=diverging_model)
     obs0, _ = env.reset(seed=0)
     results = [env.step(np.zeros(3)) for _ in range(3)]
     obs, reward, terminated, _, info = results[-1]
     assert np.isfinite(obs).all() and reward == 0.0 and terminated and info["model_diverged"]
+    assert info["uncertainty"] == 0.0  # the model's NaN score is not passed on
     assert np.array_equal(obs, obs0.astype(np.float32))  # the last good state is kept
     assert not results[0][2]
 

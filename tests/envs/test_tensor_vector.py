@@ -108,25 +108,8 @@ def test_flags_rewards_and_masks_are_the_numpy_envs_through_autoresets():
     assert outputs[True][0][1] == [True, False, False]  # row 0 fell, and the test can tell
 
 
-class DivergingModel:
-    """NaN states, rewards and uncertainty from the third call on."""
-
-    history_len, state_dim, action_dim = 0, 11, 3
-
-    def __init__(self):
-        self.calls = 0
-
-    def predict(self, history, action, generator=None):
-        from dreamenv.models import Prediction
-
-        self.calls += 1
-        bad = torch.nan if self.calls > 2 else 0.0
-        n = len(action)
-        return Prediction(history.current + bad, torch.zeros(n) + bad, torch.zeros(n) + bad)
-
-
-def test_a_diverging_model_ends_the_rows_with_finite_values():
-    env = gym.make_vec("DyDiff-Hopper", num_envs=2, model=DivergingModel(), tensors=True)
+def test_a_diverging_model_ends_the_rows_with_finite_values(diverging_model):
+    env = gym.make_vec("DyDiff-Hopper", num_envs=2, model=diverging_model, tensors=True)
     obs0, _ = env.reset(seed=0)
     for _ in range(2):
         _, _, terminated, _, _ = env.step(torch.zeros(2, 3))
