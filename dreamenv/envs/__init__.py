@@ -3,8 +3,8 @@
 ``import dreamenv`` registers them (this module imports only Gymnasium and the task records, so
 that is cheap); the env classes live in :mod:`dreamenv.envs.dream_env` (single) and
 :mod:`dreamenv.envs.vector` (natively batched; ``tensors=True``:
-:mod:`dreamenv.envs.tensor_vector`, torch tensors on the model's device) and are imported by ``gym.make`` /
-``gym.make_vec`` on first use.
+:mod:`dreamenv.envs.tensor_vector`, torch tensors on the model's device) and are imported by
+``gym.make`` / ``gym.make_vec`` on first use.
 
 ==========================  ==============================================================
 id                          what it is

@@ -246,8 +246,9 @@ def predict_options(model: DynamicsModel, num_rows: int, denoising_steps: int | 
                     sampling_temperature: float | None = None) -> dict:
     """``predict`` keyword arguments for the env's sampling options. ``precision`` ``"auto"``
     (or ``None``) is float32 below :data:`AUTO_BFLOAT16_ROWS` rows and bfloat16 from there on
-    devices with native bfloat16 (GPUs from Ampere on, CPUs with AVX512-BF16 or AMX). A diffusion-only option given for another kind of model is an
-    error rather than silently ignored."""
+    devices with native bfloat16 (GPUs from Ampere on, CPUs with AVX512-BF16 or AMX). A
+    diffusion-only option given for another kind of model is an error rather than silently
+    ignored."""
     auto = precision in (None, "auto")
     if isinstance(model, DiffusionDynamics):
         if denoising_steps is not None and not 1 <= int(denoising_steps) <= 50:

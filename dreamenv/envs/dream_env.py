@@ -149,8 +149,9 @@ class DreamEnv(DreamSetup, gym.Env):
             model's; 0 makes each step deterministic given its history and action).
         precision: ``"float32"``, ``"bfloat16"`` or ``"auto"`` (default): float32 for fewer
             than 32 rows (a single env), bfloat16 for wider batches on devices with native
-            bfloat16 (GPUs from Ampere on, CPUs with AVX512-BF16 or AMX), where it halves the cost of a step and changes open-loop accuracy by
-            under 2% (benchmarks/model_accuracy.py). Rows of the same precision agree to float
+            bfloat16 (GPUs from Ampere on, CPUs with AVX512-BF16 or AMX), where it halves the
+            cost of a step and changes open-loop accuracy by under 2%
+            (benchmarks/model_accuracy.py). Rows of the same precision agree to float
             tolerance however they are batched; pin ``precision`` to compare across widths.
         start: ``"real"`` (the real env's reset distribution; ``reset(seed=s)`` returns exactly
             the real env's observation) or ``"dataset"`` (a random dataset state with its

@@ -117,10 +117,11 @@ class TensorDreamVectorEnv(DreamSetup, VectorEnv):
         if seed is not None and len(seed) != self.num_envs:
             raise ValueError(f"reset got {len(seed)} seeds for {self.num_envs} envs")
         # As Gymnasium's envs: a row without a seed keeps its stream (new rows get entropy).
-        fresh = np.random.SeedSequence().generate_state(self.num_envs, np.uint64)
-        keys = row_keys(np.array([fresh[i] if s is None else s
-                                  for i, s in enumerate(seed or [None] * self.num_envs)],
-                                 dtype=np.uint64))
+        seeds = list(seed or [None] * self.num_envs)
+        if None in seeds:
+            fresh = np.random.SeedSequence().generate_state(self.num_envs, np.uint64)
+            seeds = [fresh[i] if s is None else s for i, s in enumerate(seeds)]
+        keys = row_keys(np.array(seeds, dtype=np.uint64))
         if self._resets is None:
             self._resets = RowNoise(keys, self.device)
         else:
