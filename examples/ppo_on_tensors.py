@@ -104,6 +104,10 @@ def main() -> None:
     parser.add_argument("--clip", type=float, default=0.2)
     parser.add_argument("--uncertainty-penalty", type=float, default=0.0,
                         help="MOPO's lambda: train on reward - lambda * info['uncertainty']")
+    parser.add_argument("--no-obs-norm", action="store_true",
+                        help="feed raw observations (no running mean/std normalisation)")
+    parser.add_argument("--no-reward-scale", action="store_true",
+                        help="train on raw rewards (no scaling by the discounted return's std)")
     parser.add_argument("--eval-every", type=int, default=10, help="iterations")
     parser.add_argument("--eval-episodes", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
@@ -147,7 +151,8 @@ def main() -> None:
             buffers["valid"][t] = (~was_done).float()  # a reset step is no transition
             discounted = discounted * args.gamma * (~was_done) + reward
             return_norm.update(discounted)
-            buffers["rewards"][t] = reward / torch.sqrt(return_norm.var + 1e-8)
+            buffers["rewards"][t] = (reward if args.no_reward_scale
+                                     else reward / torch.sqrt(return_norm.var + 1e-8))
             buffers["terminated"][t], buffers["done"][t] = terminated.float(), done.float()
             episode_return += reward  # 0 on a reset step
             ended_sum += (episode_return * done).sum()
@@ -192,7 +197,8 @@ def main() -> None:
                 (policy_loss + 0.5 * value_loss).backward()
                 nn.utils.clip_grad_norm_(agent.parameters(), 0.5)
                 optimizer.step()
-        agent.norm.update(data["obs"])  # after the update: its ratios start at 1
+        if not args.no_obs_norm:  # after the update: its ratios start at 1
+            agent.norm.update(data["obs"])
         iteration += 1
 
         elapsed = time.perf_counter() - start

@@ -59,6 +59,14 @@ class ImagineConfig:
     """Imagined episode length (short, e.g. 5-50, for MBPO-style branched rollouts)."""
     uncertainty_penalty: float = 0.0
     """MOPO's lambda: reward - lambda * uncertainty (0: no penalty)."""
+    normalize_observations: bool = False
+    """Feed the agent observations standardised by the state statistics of the data the model
+    learned (fixed for the run; the real env gets the same map, and so does the policy
+    reloaded from the checkpoint)."""
+    reward_scale: float = 1.0
+    """The agent trains on reward times this (the reported returns are not scaled). PPO's
+    value function has to reach returns in the thousands at a few dozen gradient steps per
+    iteration; a scale of 0.01-0.1 puts its targets near 1-10."""
     ppo_batch: int = 4096
     """PPO: imagined steps per update (RLlib's train_batch_size_per_learner)."""
     ppo_minibatch: int = 256
@@ -106,6 +114,11 @@ def env_config(cfg: ImagineConfig) -> dict:
         config["model"] = str(Path(cfg.model).resolve())
     if cfg.device:
         config["device"] = cfg.device
+    if cfg.reward_scale != 1.0:
+        config["reward_scale"] = cfg.reward_scale
+    if cfg.normalize_observations:
+        from dreamenv.integrations.rllib import observation_norm
+        config["observation_norm"] = observation_norm(cfg.model or None, cfg.task)
     return config
 
 
@@ -120,6 +133,11 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
         raise ValueError(f"imagine trains in a task with a module ({', '.join(TASKS)}), got "
                          f"{cfg.task!r}; a learned env of other data: gym.make('DyDiff', "
                          "model=DIR) with your own agent")
+    if cfg.agent_conf and (cfg.normalize_observations or cfg.reward_scale != 1.0):
+        raise ValueError("--normalize-observations and --reward-scale train one single-agent "
+                         "policy; they do not apply with --agent-conf")
+    if not cfg.reward_scale > 0:
+        raise ValueError(f"--reward-scale must be positive, got {cfg.reward_scale}")
     torch.set_num_threads(cfg.threads)
     out_dir = Path(out_dir).resolve()  # RLlib reads a relative path as a URI without a scheme
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -135,7 +153,7 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     if resume:
         previous = json.loads(report_file.read_text())
         before = previous.get("config", {})
-        for key in ("task", "algo", "agent_conf", "policy_sharing"):
+        for key in ("task", "algo", "agent_conf", "policy_sharing", "normalize_observations"):
             if before.get(key, getattr(ImagineConfig, key)) != getattr(cfg, key):
                 raise ValueError(f"{out_dir}: holds a run with {key}={before.get(key)!r}, not "
                                  f"{getattr(cfg, key)!r}; use a new --out")
@@ -143,7 +161,8 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     build = algo_config
     if cfg.agent_conf:
         from dreamenv.integrations.rllib_multiagent import multiagent_algo_config as build
-    config = build(cfg.algo, env_config(cfg), cfg.num_envs, cfg.num_env_runners,
+    envs = env_config(cfg)
+    config = build(cfg.algo, envs, cfg.num_envs, cfg.num_env_runners,
                    cfg.eval_episodes, cfg.seed, cfg.iteration_seconds)
     if cfg.algo.upper() == "PPO":
         config.training(train_batch_size_per_learner=cfg.ppo_batch,
@@ -162,11 +181,11 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
             result = algorithm.train()
             wall = time.perf_counter() - began
             elapsed = elapsed0 + time.perf_counter() - start
-            row = _row(result, len(log) + 1, elapsed)
+            row = _row(result, len(log) + 1, elapsed, cfg.reward_scale)
             steps = max(0, row["env_steps"] - (log[-1]["env_steps"] if log else 0))
             row.update(iteration_timing(algorithm, result, wall, steps))
             log.append(row)
-            _save_checkpoint(algorithm, checkpoint)
+            _save_checkpoint(algorithm, checkpoint, envs.get("observation_norm"))
             _write_report(report_file, cfg, log, None)
             bar.update(1 if cfg.iterations else int(elapsed) - bar.n)
             bar.set_postfix(imagined=f"{row['imagined_return']:.0f}",
@@ -177,7 +196,8 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
                 break
         comparison, references = None, {}
         if cfg.compare_episodes:
-            comparison = _final_comparison(cfg, _trained_policy(cfg, algorithm), out_dir)
+            agent = _trained_policy(cfg, algorithm, envs.get("observation_norm"))
+            comparison = _final_comparison(cfg, agent, out_dir)
             references = {f"{name} policy, real": comparison["policies"][name]["real_return"]
                           for name in ("random", "medium") if name in comparison["policies"]}
         team = (f"\nas MaMuJoCo {cfg.agent_conf} agents, {cfg.policy_sharing} policies"
@@ -192,12 +212,13 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
         algorithm.stop()
 
 
-def _row(result: dict, iteration: int, elapsed: float) -> dict:
+def _row(result: dict, iteration: int, elapsed: float, reward_scale: float = 1.0) -> dict:
     runners = result.get("env_runners", {})
     evaluation = result.get("evaluation", {}).get("env_runners", {})
     return {"iteration": iteration, "time_s": round(elapsed, 1),
             "env_steps": int(runners.get("num_env_steps_sampled_lifetime", 0)),
-            "imagined_return": _body_return(runners), "real_return": _body_return(evaluation)}
+            "imagined_return": _body_return(runners) / reward_scale,
+            "real_return": _body_return(evaluation)}
 
 
 def _body_return(metrics: dict) -> float:
@@ -209,12 +230,12 @@ def _body_return(metrics: dict) -> float:
     return float(metrics.get("episode_return_mean", np.nan))
 
 
-def _trained_policy(cfg: ImagineConfig, algorithm) -> object:
-    """The trained agent as a policy over the whole body's observation."""
+def _trained_policy(cfg: ImagineConfig, algorithm, observation_norm: dict | None) -> object:
+    """The trained agent as a policy over the whole body's (raw) observation."""
     from dreamenv.integrations.rllib import RLlibPolicy
 
     if not cfg.agent_conf:
-        return RLlibPolicy(algorithm.get_module(), -1.0, 1.0)
+        return RLlibPolicy(algorithm.get_module(), -1.0, 1.0, observation_norm)
     from dreamenv.integrations.rllib_multiagent import JointPolicy
     from dreamenv.multiagent import Factorisation
 
@@ -223,11 +244,16 @@ def _trained_policy(cfg: ImagineConfig, algorithm) -> object:
     return JointPolicy.from_algorithm(algorithm, factorisation, cfg.policy_sharing)
 
 
-def _save_checkpoint(algorithm, checkpoint: Path) -> None:
-    """Write beside, then swap: a kill leaves the old or the new checkpoint, never half."""
+def _save_checkpoint(algorithm, checkpoint: Path, observation_norm: dict | None) -> None:
+    """Write beside, then swap: a kill leaves the old or the new checkpoint, never half. The
+    observation normalisation goes in with it as JSON, for :class:`RLlibPolicy`."""
+    from dreamenv.integrations.rllib import OBSERVATION_NORM_FILE
+
     fresh = checkpoint.with_name(checkpoint.name + ".new")
     shutil.rmtree(fresh, ignore_errors=True)
     algorithm.save_to_path(str(fresh))
+    if observation_norm:
+        (fresh / OBSERVATION_NORM_FILE).write_text(json.dumps(observation_norm))
     old = checkpoint.with_name(checkpoint.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if checkpoint.exists():

@@ -9,6 +9,8 @@ runners step the real env, so every iteration reports both returns.
 
 from __future__ import annotations
 
+import functools
+import json
 from pathlib import Path
 
 import gymnasium as gym
@@ -28,6 +30,7 @@ from dreamenv.wrappers import UncertaintyPenaltyVector
 
 DREAM_ENV = "dreamenv-DyDiff"
 REAL_ENV = "dreamenv-real"
+OBSERVATION_NORM_FILE = "dreamenv_observation_norm.json"
 ENV_KEYS = {"task", "model", "denoising_steps", "history", "history_noise", "precision",
             "sampling_temperature", "start",
             "dataset", "max_episode_steps", "device"}
@@ -35,11 +38,19 @@ ENV_KEYS = {"task", "model", "denoising_steps", "history", "history_noise", "pre
 
 def make_dream_env(config: dict) -> gym.vector.VectorEnv:
     """RLlib env creator: ``config`` holds ``num_envs`` (from RLlib), :class:`DreamVectorEnv`'s
-    keyword arguments, and ``uncertainty_penalty`` (MOPO's lambda, 0 for none)."""
+    keyword arguments, ``uncertainty_penalty`` (MOPO's lambda, 0 for none), ``reward_scale``
+    (the agent trains on reward times it) and ``observation_norm`` (see
+    :func:`observation_norm`; absent: raw observations)."""
     kwargs = {k: v for k, v in config.items() if k in ENV_KEYS}
-    env = DreamVectorEnv(num_envs=int(config.get("num_envs", 1)), **kwargs)
+    env: gym.vector.VectorEnv = DreamVectorEnv(num_envs=int(config.get("num_envs", 1)),
+                                               **kwargs)
     penalty = float(config.get("uncertainty_penalty", 0.0))
-    return UncertaintyPenaltyVector(env, penalty) if penalty else env
+    if penalty:
+        env = UncertaintyPenaltyVector(env, penalty)
+    scale = float(config.get("reward_scale", 1.0))
+    if scale != 1.0:
+        env = gym.wrappers.vector.TransformReward(env, functools.partial(np.multiply, scale))
+    return _normalized(env, config.get("observation_norm"))
 
 
 def make_real_env(config: dict) -> gym.vector.VectorEnv:
@@ -47,9 +58,45 @@ def make_real_env(config: dict) -> gym.vector.VectorEnv:
     evaluation config, so every model option in it is ignored here on purpose."""
     task = get_task(config.get("task", "hopper"))
     limit = config.get("max_episode_steps", task.max_episode_steps)
-    return gym.make_vec(task.env_id, num_envs=int(config.get("num_envs", 1)),
-                        vectorization_mode="sync",
-                        max_episode_steps=None if limit is None else int(limit))
+    env = gym.make_vec(task.env_id, num_envs=int(config.get("num_envs", 1)),
+                       vectorization_mode="sync",
+                       max_episode_steps=None if limit is None else int(limit))
+    # The agent sees what it saw in training: the learned env's observation normalisation
+    # (RLlib merges it in with the rest of env_config), never its reward scale.
+    return _normalized(env, config.get("observation_norm"))
+
+
+def observation_norm(model: str | Path | None, task: str) -> dict:
+    """``{"mean": [...], "std": [...]}``: the state statistics of the data the dynamics model
+    (a checkpoint directory, ``None`` for the task's shipped one) learned. Fixed for a whole
+    run, unlike a running filter, so the real env and a reloaded policy apply the very same
+    map."""
+    from dreamenv.models import pretrained_path
+    from dreamenv.models.checkpoint import read_config
+
+    path = Path(model) if model else pretrained_path(task)
+    norms = read_config(path)["normalization"]["model"]
+    if "state_norm.mean" not in norms:
+        raise ValueError(f"{path}: a {read_config(path)['kind']} model keeps no state "
+                         "statistics to normalise observations with")
+    return {"mean": norms["state_norm.mean"], "std": norms["state_norm.std"]}
+
+
+def _standardize(mean: np.ndarray, std: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    return np.clip((obs - mean) / std, -10.0, 10.0).astype(np.float32)
+
+
+def _normalized(env: gym.vector.VectorEnv, norm: dict | None) -> gym.vector.VectorEnv:
+    if not norm:
+        return env
+    mean, std = (np.asarray(norm[k], dtype=np.float64) for k in ("mean", "std"))
+    if mean.shape != env.single_observation_space.shape or std.shape != mean.shape:
+        raise ValueError(f"observation_norm has shape {mean.shape}, the env's observations "
+                         f"{env.single_observation_space.shape}")
+    space = gym.spaces.Box(-10.0, 10.0, mean.shape, np.float32)
+    return gym.wrappers.vector.TransformObservation(
+        env, functools.partial(_standardize, mean, np.maximum(std, 1e-6)),
+        gym.vector.utils.batch_space(space, env.num_envs), single_observation_space=space)
 
 
 def register() -> None:
@@ -117,11 +164,19 @@ def training_config(algo: str, multi_agent: bool = False) -> AlgorithmConfig:
 
 
 class RLlibPolicy:
-    """An RLlib module as a dreamenv policy: ``act(obs, rng)`` gives its deterministic action."""
+    """An RLlib module as a dreamenv policy: ``act(obs, rng)`` gives its deterministic action.
+    ``observation_norm`` (:func:`observation_norm`) is the map the module was trained behind;
+    ``act`` takes raw observations and applies it."""
 
-    def __init__(self, module: RLModule, low: np.ndarray, high: np.ndarray):
+    def __init__(self, module: RLModule, low: np.ndarray, high: np.ndarray,
+                 observation_norm: dict | None = None):
         self.module, self.low, self.high = module, low, high
         self.dist_cls = module.get_inference_action_dist_cls()
+        self.standardize = None
+        if observation_norm:
+            mean, std = (np.asarray(observation_norm[k], dtype=np.float64)
+                         for k in ("mean", "std"))
+            self.standardize = functools.partial(_standardize, mean, np.maximum(std, 1e-6))
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, task: str = "hopper") -> RLlibPolicy:
@@ -132,9 +187,19 @@ class RLlibPolicy:
             raise ValueError(f"{path}: not an RLlib algorithm checkpoint (no {module_dir.name} "
                              "module under learner_group/learner/rl_module)")
         space = gym.make(get_task(task).env_id).action_space
-        return cls(RLModule.from_checkpoint(str(module_dir)), space.low, space.high)
+        norm_file, norm = path / OBSERVATION_NORM_FILE, None
+        if norm_file.is_file():
+            try:
+                norm = json.loads(norm_file.read_text())
+                norm = {"mean": list(norm["mean"]), "std": list(norm["std"])}
+            except (ValueError, KeyError, TypeError) as e:
+                raise ValueError(f"{norm_file}: not an observation normalisation ({e})") from None
+        return cls(RLModule.from_checkpoint(str(module_dir)), space.low, space.high, norm)
 
     def act(self, obs: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        obs = np.asarray(obs)
+        if self.standardize is not None:
+            obs = self.standardize(obs)
         with torch.no_grad():
             out = self.module.forward_inference(
                 {Columns.OBS: torch.as_tensor(np.asarray(obs), dtype=torch.float32)})

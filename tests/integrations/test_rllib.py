@@ -115,3 +115,62 @@ def test_imagine_refuses_a_task_without_a_module_before_training(tmp_path):
     with pytest.raises(ValueError, match="imagine trains in a task with a module"):
         run_imagine(ImagineConfig(task="Pendulum-v1"), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_creators_normalize_observations_and_scale_only_imagined_rewards():
+    from dreamenv.integrations.rllib import observation_norm
+
+    norm = observation_norm(None, "hopper")  # the shipped model's data statistics
+    config = {"num_envs": 2, "observation_norm": norm, "reward_scale": 0.1}
+    raw, scaled = make_dream_env({"num_envs": 2}), make_dream_env(config)
+    obs_raw, _ = raw.reset(seed=3)
+    obs, _ = scaled.reset(seed=3)
+    expected = (obs_raw - np.asarray(norm["mean"])) / np.asarray(norm["std"])
+    np.testing.assert_allclose(obs, expected, rtol=1e-5, atol=1e-5)
+    assert scaled.single_observation_space.contains(obs[0])
+    action = np.full((2, 3), 0.3, dtype=np.float32)
+    reward_raw, reward = raw.step(action)[1], scaled.step(action)[1]
+    np.testing.assert_allclose(reward, 0.1 * reward_raw, rtol=1e-5)
+    real = make_real_env(config)  # the same map, the real reward
+    real_obs, _ = real.reset(seed=3)
+    assert np.all(np.abs(real_obs) < 10) and real.single_observation_space == \
+        scaled.single_observation_space
+    with pytest.raises(ValueError, match="observation_norm has shape"):
+        make_dream_env({"num_envs": 1, "observation_norm": {"mean": [0.0], "std": [1.0]}})
+
+
+def test_imagine_with_normalized_observations_saves_the_map_with_the_policy(local_ray,
+                                                                           tmp_path):
+    from dreamenv.integrations.imagine import ImagineConfig, run_imagine
+    from dreamenv.integrations.rllib import OBSERVATION_NORM_FILE
+
+    cfg = ImagineConfig(algo="PPO", iterations=1, num_envs=4, eval_episodes=1,
+                        iteration_seconds=0, compare_episodes=1, max_episode_steps=30,
+                        ppo_batch=200, ppo_minibatch=100, ppo_epochs=1,
+                        normalize_observations=True, reward_scale=0.05)
+    report = run_imagine(cfg, tmp_path)
+    assert report["log"][0]["imagined_return"] > 1.0  # reported unscaled: Hopper's alive bonus
+    checkpoint = tmp_path / "checkpoint"
+    assert (checkpoint / OBSERVATION_NORM_FILE).is_file()
+    policy = RLlibPolicy.from_checkpoint(checkpoint)
+    bare = RLlibPolicy(policy.module, policy.low, policy.high)
+    obs = np.random.default_rng(0).normal(size=(3, 11)).astype(np.float32)
+    np.testing.assert_allclose(policy.act(obs), bare.act(policy.standardize(obs)))
+    assert not np.allclose(policy.act(obs), bare.act(obs))
+    cfg.normalize_observations, cfg.iterations = False, 2
+    with pytest.raises(ValueError, match="normalize_observations=True"):
+        run_imagine(cfg, tmp_path)
+    (checkpoint / OBSERVATION_NORM_FILE).write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not an observation normalisation"):
+        RLlibPolicy.from_checkpoint(checkpoint)
+
+
+def test_imagine_refuses_normalization_options_with_agent_conf(tmp_path):
+    from dreamenv.integrations.imagine import ImagineConfig, run_imagine
+
+    for options in ({"normalize_observations": True}, {"reward_scale": 0.1}):
+        with pytest.raises(ValueError, match="single-agent"):
+            run_imagine(ImagineConfig(agent_conf="3x1", **options), tmp_path / "run")
+    with pytest.raises(ValueError, match="must be positive"):
+        run_imagine(ImagineConfig(reward_scale=0.0), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
