@@ -186,14 +186,19 @@ class RLlibPolicy:
         if not module_dir.is_dir():
             raise ValueError(f"{path}: not an RLlib algorithm checkpoint (no {module_dir.name} "
                              "module under learner_group/learner/rl_module)")
-        space = gym.make(get_task(task).env_id).action_space
+        env = gym.make(get_task(task).env_id)
         norm_file, norm = path / OBSERVATION_NORM_FILE, None
         if norm_file.is_file():
             try:
                 norm = json.loads(norm_file.read_text())
-                norm = {"mean": list(norm["mean"]), "std": list(norm["std"])}
+                norm = {k: np.asarray(norm[k], dtype=np.float64) for k in ("mean", "std")}
             except (ValueError, KeyError, TypeError) as e:
                 raise ValueError(f"{norm_file}: not an observation normalisation ({e})") from None
+            if any(v.shape != env.observation_space.shape for v in norm.values()):
+                raise ValueError(f"{norm_file}: normalises observations of shape "
+                                 f"{norm['mean'].shape}, {env.spec.id}'s are "
+                                 f"{env.observation_space.shape}")
+        space = env.action_space
         return cls(RLModule.from_checkpoint(str(module_dir)), space.low, space.high, norm)
 
     def act(self, obs: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:

@@ -160,6 +160,9 @@ def test_imagine_with_normalized_observations_saves_the_map_with_the_policy(loca
     cfg.normalize_observations, cfg.iterations = False, 2
     with pytest.raises(ValueError, match="normalize_observations=True"):
         run_imagine(cfg, tmp_path)
+    (checkpoint / OBSERVATION_NORM_FILE).write_text('{"mean": [0, 0], "std": [1, 1]}')
+    with pytest.raises(ValueError, match="Hopper-v5's are \\(11,\\)"):
+        RLlibPolicy.from_checkpoint(checkpoint)
     (checkpoint / OBSERVATION_NORM_FILE).write_text("[1, 2]")
     with pytest.raises(ValueError, match="not an observation normalisation"):
         RLlibPolicy.from_checkpoint(checkpoint)
