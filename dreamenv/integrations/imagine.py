@@ -153,7 +153,8 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     if resume:
         previous = json.loads(report_file.read_text())
         before = previous.get("config", {})
-        for key in ("task", "algo", "agent_conf", "policy_sharing", "normalize_observations"):
+        for key in ("task", "algo", "agent_conf", "policy_sharing", "normalize_observations",
+                    "reward_scale"):
             if before.get(key, getattr(ImagineConfig, key)) != getattr(cfg, key):
                 raise ValueError(f"{out_dir}: holds a run with {key}={before.get(key)!r}, not "
                                  f"{getattr(cfg, key)!r}; use a new --out")

@@ -86,17 +86,27 @@ def _standardize(mean: np.ndarray, std: np.ndarray, obs: np.ndarray) -> np.ndarr
     return np.clip((obs - mean) / std, -10.0, 10.0).astype(np.float32)
 
 
+def standardizer(norm: dict) -> functools.partial:
+    """The map ``obs -> clip((obs - mean) / std, -10, 10)`` of an :func:`observation_norm`
+    (picklable, for Ray's env creators)."""
+    mean, std = (np.asarray(norm[k], dtype=np.float64) for k in ("mean", "std"))
+    if std.shape != mean.shape:
+        raise ValueError(f"observation_norm: mean of shape {mean.shape}, std of {std.shape}")
+    return functools.partial(_standardize, mean, np.maximum(std, 1e-6))
+
+
 def _normalized(env: gym.vector.VectorEnv, norm: dict | None) -> gym.vector.VectorEnv:
     if not norm:
         return env
-    mean, std = (np.asarray(norm[k], dtype=np.float64) for k in ("mean", "std"))
-    if mean.shape != env.single_observation_space.shape or std.shape != mean.shape:
-        raise ValueError(f"observation_norm has shape {mean.shape}, the env's observations "
+    standardize = standardizer(norm)
+    shape = standardize.args[0].shape
+    if shape != env.single_observation_space.shape:
+        raise ValueError(f"observation_norm has shape {shape}, the env's observations "
                          f"{env.single_observation_space.shape}")
-    space = gym.spaces.Box(-10.0, 10.0, mean.shape, np.float32)
+    space = gym.spaces.Box(-10.0, 10.0, shape, np.float32)
     return gym.wrappers.vector.TransformObservation(
-        env, functools.partial(_standardize, mean, np.maximum(std, 1e-6)),
-        gym.vector.utils.batch_space(space, env.num_envs), single_observation_space=space)
+        env, standardize, gym.vector.utils.batch_space(space, env.num_envs),
+        single_observation_space=space)
 
 
 def register() -> None:
@@ -172,11 +182,7 @@ class RLlibPolicy:
                  observation_norm: dict | None = None):
         self.module, self.low, self.high = module, low, high
         self.dist_cls = module.get_inference_action_dist_cls()
-        self.standardize = None
-        if observation_norm:
-            mean, std = (np.asarray(observation_norm[k], dtype=np.float64)
-                         for k in ("mean", "std"))
-            self.standardize = functools.partial(_standardize, mean, np.maximum(std, 1e-6))
+        self.standardize = standardizer(observation_norm) if observation_norm else None
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, task: str = "hopper") -> RLlibPolicy:
