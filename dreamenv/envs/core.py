@@ -53,8 +53,17 @@ def load_dynamics(model: object, task: Task, device: str | torch.device | None =
                   ) -> tuple[DynamicsModel, TerminationFn, dict]:
     """The model an env steps in, its termination rule and its checkpoint config (``{}`` for a
     model object). ``model`` is ``None`` (the shipped model for the task), a checkpoint
-    directory, or a model object with ``predict``; a checkpoint is loaded onto ``device``
+    directory, a list of them or ``"DIR1+DIR2"`` (a :class:`ModelEnsemble` of those
+    checkpoints: its uncertainty is their disagreement; the first one's termination and
+    config), or a model object with ``predict``; a checkpoint is loaded onto ``device``
     (default the CPU), a model object must already be there."""
+    members = checkpoint_members(model)
+    if len(members) > 1:
+        from dreamenv.models.model_ensemble import ModelEnsemble
+
+        loaded = [load_dynamics(m, task, device) for m in members]
+        return ModelEnsemble([m[0] for m in loaded]), loaded[0][1], loaded[0][2]
+    model = members[0] if members else model
     if model is None:
         model = pretrained_path(task.name)
         if not (model / "config.json").is_file():
@@ -79,6 +88,19 @@ def load_dynamics(model: object, task: Task, device: str | torch.device | None =
     return model, task.termination(), {}  # type: ignore[return-value]
 
 
+def checkpoint_members(model: object) -> list:
+    """The checkpoint directories ``model`` names: one for a directory, several for a list or
+    ``"DIR1+DIR2"`` (split only where no directory has that very name); ``[]`` otherwise."""
+    if isinstance(model, str) and "+" in model and not Path(model).exists():
+        model = model.split("+")
+    if isinstance(model, (list, tuple)):
+        if not model or not all(isinstance(m, (str, Path)) for m in model):
+            raise ValueError(f"an ensemble of checkpoints is a list of directories, got "
+                             f"{model!r}")
+        return list(model)
+    return [model] if isinstance(model, (str, Path)) else []
+
+
 def env_device(device: str | torch.device | None) -> torch.device:
     """``device`` as a torch device (``None``: the CPU); a one-line error where it is absent."""
     device = torch.device("cpu" if device is None else device)
@@ -97,11 +119,14 @@ def model_device(model: object) -> torch.device:
 def checkpoint_env_id(model: object) -> str:
     """The env a checkpoint directory was trained on (what ``gym.make("DyDiff", model=DIR)``
     becomes)."""
-    if not isinstance(model, (str, Path)):
+    members = checkpoint_members(model)
+    if not members:
         raise ValueError("the generic DyDiff env needs model=DIR, a checkpoint directory (its "
                          "config says which env it learned); pass task=NAME for a model object")
-    config = read_config(Path(model))
-    return str(config.get("env_id"))
+    env_ids = {str(read_config(Path(m)).get("env_id")) for m in members}
+    if len(env_ids) > 1:
+        raise ValueError(f"the ensemble's checkpoints learned different envs: {sorted(env_ids)}")
+    return env_ids.pop()
 
 
 @functools.lru_cache(maxsize=8)

@@ -30,6 +30,7 @@ import numpy as np
 
 from dreamenv._atomic import atomic_path
 from dreamenv._progress import progress
+from dreamenv.envs.core import checkpoint_members
 from dreamenv.integrations.timing import iteration_timing, start_iteration
 from dreamenv.tasks import TASKS, get_task
 from dreamenv.training.common import plot_log
@@ -76,7 +77,8 @@ class ImagineConfig:
     larger gradient steps per step (e.g. 16384 / 2048 / 5 with 256 envs) spend more of the
     time sampling."""
     model: str = ""
-    """Dynamics checkpoint directory ('' = the shipped model)."""
+    """Dynamics checkpoint directory ('' = the shipped model); 'DIR1+DIR2' steps an ensemble of
+    checkpoints whose uncertainty (for --uncertainty-penalty) is their disagreement."""
     device: str = ""
     """Where the learned env's model runs ('cuda', 'cuda:1'; '' = the CPU). The agent's
     learner stays on RLlib's own choice."""
@@ -111,7 +113,7 @@ def env_config(cfg: ImagineConfig) -> dict:
         config.update(scenario=get_task(cfg.task).title, agent_conf=cfg.agent_conf,
                       policy_sharing=cfg.policy_sharing, env_runner=cfg.team_env_runner)
     if cfg.model:
-        config["model"] = str(Path(cfg.model).resolve())
+        config["model"] = "+".join(str(Path(m).resolve()) for m in checkpoint_members(cfg.model))
     if cfg.device:
         config["device"] = cfg.device
     if cfg.reward_scale != 1.0:

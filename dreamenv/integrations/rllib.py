@@ -68,13 +68,14 @@ def make_real_env(config: dict) -> gym.vector.VectorEnv:
 
 def observation_norm(model: str | Path | None, task: str) -> dict:
     """``{"mean": [...], "std": [...]}``: the state statistics of the data the dynamics model
-    (a checkpoint directory, ``None`` for the task's shipped one) learned. Fixed for a whole
-    run, unlike a running filter, so the real env and a reloaded policy apply the very same
-    map."""
+    (a checkpoint directory, ``None`` for the task's shipped one; of an ensemble
+    ``"DIR1+DIR2"``, the first) learned. Fixed for a whole run, unlike a running filter, so the
+    real env and a reloaded policy apply the very same map."""
+    from dreamenv.envs.core import checkpoint_members
     from dreamenv.models import pretrained_path
     from dreamenv.models.checkpoint import read_config
 
-    path = Path(model) if model else pretrained_path(task)
+    path = Path(checkpoint_members(model)[0]) if model else pretrained_path(task)
     norms = read_config(path)["normalization"]["model"]
     if "state_norm.mean" not in norms:
         raise ValueError(f"{path}: a {read_config(path)['kind']} model keeps no state "

@@ -121,6 +121,9 @@ def test_creators_normalize_observations_and_scale_only_imagined_rewards():
     from dreamenv.integrations.rllib import observation_norm
 
     norm = observation_norm(None, "hopper")  # the shipped model's data statistics
+    from dreamenv.models import pretrained_path
+    shipped = str(pretrained_path("hopper"))
+    assert observation_norm(f"{shipped}+{shipped}", "hopper") == norm  # an ensemble: the first
     config = {"num_envs": 2, "observation_norm": norm, "reward_scale": 0.1}
     raw, scaled = make_dream_env({"num_envs": 2}), make_dream_env(config)
     obs_raw, _ = raw.reset(seed=3)

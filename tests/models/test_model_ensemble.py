@@ -43,3 +43,27 @@ def test_an_env_steps_in_an_ensemble_and_mismatched_members_are_refused():
         ModelEnsemble([_member(0), other])
     with pytest.raises(ValueError, match="at least two"):
         ModelEnsemble([_member(0)])
+
+
+def test_an_env_of_several_checkpoints_steps_their_ensemble(tiny_task_models):
+    """model="DIR1+DIR2" (or a list) names an ensemble of checkpoints, for gym.make, make_vec
+    and the generic id alike; checkpoints of different envs are refused in one line."""
+    import numpy as np
+
+    from dreamenv.models import pretrained_path
+
+    hopper = str(pretrained_path("hopper"))
+    for model in (f"{hopper}+{hopper}", [hopper, hopper]):
+        env = gym.make("DyDiff-Hopper", model=model)
+        assert isinstance(env.unwrapped.dynamics, ModelEnsemble)
+        env.reset(seed=0)
+        *_, info = env.step(np.zeros(3, dtype=np.float32))
+        assert info["uncertainty"] > 0  # two members' samples disagree
+    envs = gym.make_vec("DyDiff", num_envs=3, model=f"{hopper}+{hopper}")
+    obs, _ = envs.reset(seed=0)
+    assert obs.shape == (3, 11)
+    walker = tiny_task_models["Walker2d-v5"]
+    with pytest.raises(ValueError, match="learned different envs"):
+        gym.make("DyDiff", model=f"{hopper}+{walker}")
+    with pytest.raises(ValueError, match="list of directories"):
+        gym.make("DyDiff-Hopper", model=[hopper, 3])
