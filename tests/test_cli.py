@@ -8,9 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from dreamenv.behaviour.policy import RandomPolicy
 from dreamenv.cli import main
+from dreamenv.datasets.dataset import OfflineDataset
+from dreamenv.datasets.rollout import collect
 
 
 def test_console_script_lists_subcommands():
@@ -96,6 +100,17 @@ def test_train_and_evaluate_model_tiny(hopper_random, tmp_path, capsys):
                                       "other policy (not in data)"}
     assert report["same_data_as_training"] is True
     assert (tmp_path / "eval" / "accuracy.png").stat().st_size > 1000
+
+    # Held-out episodes of another dataset are labelled as that dataset's, not "in data".
+    other = collect(RandomPolicy(-np.ones(3), np.ones(3)), "Hopper-v5", 300, seed=7, n_envs=2)
+    other_file = save_hdf5(OfflineDataset(other, {"env_id": "Hopper-v5"}), tmp_path / "o.hdf5")
+    assert main(["evaluate-model", str(tmp_path / "diff"), "--out", str(tmp_path / "eval2"),
+                 "--dataset", str(other_file), "--policy", str(policy), "--starts", "8",
+                 "--other-steps", "300", "--mean-samples", "0"]) == 0
+    report = json.loads((tmp_path / "eval2" / "accuracy.json").read_text())
+    assert report["same_data_as_training"] is False
+    assert set(report["results"]) == {"held-out episodes of o.hdf5 (another dataset)",
+                                      "other policy (not in data)"}
 
 
 def test_evaluate_model_without_a_checkpoint_is_one_line(tmp_path, capsys):

@@ -74,7 +74,10 @@ def evaluation_episodes(config: dict, dataset: str | None, policy_file: str | No
     arrays = collect(policy, config["env_id"], other_steps, seed=seed + 1000, desc="other policy")
     other = OfflineDataset(arrays)
     notes["other_policy"] = {k: v for k, v in policy.metadata.items() if k != "sac_config"}
-    sets = {"held-out episodes (in data)": held,
+    # Held-out episodes of another dataset are not the training run's: say whose they are.
+    held_label = ("held-out episodes (in data)" if notes["same_data_as_training"]
+                  else f"held-out episodes of {Path(str(data_name)).name} (another dataset)")
+    sets = {held_label: held,
             "other policy (not in data)": EpisodeSet.from_arrays(arrays, other.episodes)}
     return sets, state_std, notes
 
