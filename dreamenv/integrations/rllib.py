@@ -99,8 +99,7 @@ def standardizer(norm: dict) -> functools.partial:
 def _normalized(env: gym.vector.VectorEnv, norm: dict | None) -> gym.vector.VectorEnv:
     if not norm:
         return env
-    standardize = standardizer(norm)
-    shape = standardize.args[0].shape
+    standardize, shape = standardizer(norm), np.shape(norm["mean"])
     if shape != env.single_observation_space.shape:
         raise ValueError(f"observation_norm has shape {shape}, the env's observations "
                          f"{env.single_observation_space.shape}")
