@@ -160,7 +160,7 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
             if before.get(key, getattr(ImagineConfig, key)) != getattr(cfg, key):
                 raise ValueError(f"{out_dir}: holds a run with {key}={before.get(key)!r}, not "
                                  f"{getattr(cfg, key)!r}; use a new --out")
-        log = previous["log"]
+        log = [_nan_for_null(row) for row in previous["log"]]
     build = algo_config
     if cfg.agent_conf:
         from dreamenv.integrations.rllib_multiagent import multiagent_algo_config as build
@@ -283,9 +283,25 @@ def _write_report(path: Path, cfg: ImagineConfig, log: list[dict],
                   comparison: dict | None) -> dict:
     report = {"config": asdict(cfg), "log": log, "final": log[-1] if log else None,
               "comparison": comparison}
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(report, indent=1))
+    with atomic_path(path) as tmp:  # strict JSON: an iteration with no finished episode -> null
+        tmp.write_text(json.dumps(_null_for_nan(report), indent=1, allow_nan=False))
     return report
+
+
+def _null_for_nan(value):
+    """``value`` with every non-finite float replaced by None (JSON's null)."""
+    if isinstance(value, dict):
+        return {key: _null_for_nan(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_null_for_nan(item) for item in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _nan_for_null(row: dict) -> dict:
+    """A log row read back from ``report.json``: its nulls are the NaNs it was written with."""
+    return {key: float("nan") if item is None else item for key, item in row.items()}
 
 
 def format_summary(report: dict) -> str:
