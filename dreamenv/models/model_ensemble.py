@@ -11,7 +11,7 @@ depend on its batch when the generator is a per-row ``RowNoise``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 
@@ -37,6 +37,14 @@ class ModelEnsemble:
         self.history_len, self.state_dim = first.history_len, first.state_dim
         self.action_dim = first.action_dim
         self.state_norm = getattr(first, "state_norm", None)
+
+    def parameters(self) -> Iterator[torch.nn.Parameter]:
+        """Every member's torch parameters: where the ensemble's weights are (what an env built
+        on the ensemble object reads its device from)."""
+        for member in self.members:
+            parameters = getattr(member, "parameters", None)
+            if callable(parameters):
+                yield from parameters()
 
     def predict(self, history: History, action: torch.Tensor, generator: Noise = None,
                 **kwargs) -> Prediction:

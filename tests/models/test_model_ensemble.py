@@ -67,3 +67,14 @@ def test_an_env_of_several_checkpoints_steps_their_ensemble(tiny_task_models):
         gym.make("DyDiff", model=f"{hopper}+{walker}")
     with pytest.raises(ValueError, match="list of directories"):
         gym.make("DyDiff-Hopper", model=[hopper, 3])
+
+
+def test_the_ensemble_is_where_its_members_weights_are():
+    from dreamenv.envs.core import model_device
+
+    members = [_member(0), _member(1)]
+    ens = ModelEnsemble(members)
+    assert len(list(ens.parameters())) == sum(len(list(m.parameters())) for m in members)
+    for member in members:
+        member.to("meta")  # any device but the CPU, without a GPU
+    assert model_device(ens) == torch.device("meta")
