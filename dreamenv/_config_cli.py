@@ -36,9 +36,12 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def add_dataclass_options(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:
+def add_dataclass_options(parser: argparse.ArgumentParser, cls: type, prefix: str = "",
+                          suppress_defaults: bool = False) -> None:
     """Add one ``--{prefix}field-name`` option per field of dataclass ``cls`` (bool, int, float,
-    str, or one of them ``| None``); the value lands in ``args.{prefix}field_name``."""
+    str, or one of them ``| None``); the value lands in ``args.{prefix}field_name``. With
+    ``suppress_defaults`` an option left out is absent from ``args`` (the caller fills it in,
+    e.g. from a per-task recipe); ``--help`` still shows the dataclass default."""
     docs = field_docs(cls)
     hints = {f.name: f.type for f in dataclasses.fields(cls)}
     for f in dataclasses.fields(cls):
@@ -47,11 +50,12 @@ def add_dataclass_options(parser: argparse.ArgumentParser, cls: type, prefix: st
         flag = "--" + (prefix + f.name).replace("_", "-")
         # argparse %-formats help strings: a literal "%" in a docstring must be doubled.
         help_text = f"{docs.get(f.name, '')} (default: {f.default})".strip().replace("%", "%%")
+        default = argparse.SUPPRESS if suppress_defaults else f.default
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default,
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
                                 help=help_text, dest=(prefix + f.name).replace("-", "_"))
         else:
-            parser.add_argument(flag, type=kind, default=f.default, help=help_text,
+            parser.add_argument(flag, type=kind, default=default, help=help_text,
                                 dest=(prefix + f.name).replace("-", "_"))
 
 

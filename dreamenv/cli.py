@@ -7,6 +7,7 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -209,16 +210,19 @@ def cmd_video(args: argparse.Namespace) -> None:
 def cmd_imagine(args: argparse.Namespace) -> None:
     from dreamenv.integrations.imagine import ImagineConfig, format_summary, run_imagine
 
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ImagineConfig)
+             if hasattr(args, f.name)}  # options left out are absent: the task's recipe fills them
+    cfg = ImagineConfig.for_task(given.pop("task", ImagineConfig.task), **given)
     try:
         import ray  # noqa: F401
     except ImportError:
         raise ValueError("dreamenv imagine needs RLlib: pip install -e '.[rllib]'") from None
-    if args.agent_conf:
+    if cfg.agent_conf:
         try:
             import dreamenv.multiagent  # noqa: F401
         except ImportError as exc:
             raise ValueError(str(exc)) from None
-    report = run_imagine(config_from_args(ImagineConfig, args), args.out)
+    report = run_imagine(cfg, args.out)
     print(format_summary(report))
     print(f"wrote {Path(args.out) / 'report.json'}, returns.png and compare.png")
 
@@ -320,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "(DyDiff-<Task>, --task), evaluate it in the real "
                                             "env (resumes)")
     p.add_argument("--out", default="runs/imagine", help="run directory")
-    add_dataclass_options(p, ImagineConfig)
+    add_dataclass_options(p, ImagineConfig, suppress_defaults=True)
     p.set_defaults(func=cmd_imagine)
 
     p = commands.add_parser("compare", help="seed-matched returns of policies in the learned "

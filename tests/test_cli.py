@@ -117,3 +117,25 @@ def test_evaluate_model_without_a_checkpoint_is_one_line(tmp_path, capsys):
     assert main(["evaluate-model", str(tmp_path / "nothing"), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "not a model checkpoint" in err and "\n" not in err.strip()
+
+
+def test_imagine_takes_the_task_recipe_where_no_option_is_given(monkeypatch):
+    pytest.importorskip("ray")
+    import dataclasses
+
+    import dreamenv.integrations.imagine as imagine
+    from dreamenv.tasks import TASKS
+
+    recipe = (("ppo_hidden", 32), ("gamma", 0.9))
+    monkeypatch.setitem(TASKS, "walker2d",
+                        dataclasses.replace(TASKS["walker2d"], imagine_options=recipe))
+    seen = []
+    monkeypatch.setattr(imagine, "run_imagine", lambda cfg, out: seen.append(cfg) or {})
+    monkeypatch.setattr(imagine, "format_summary", lambda report: "")
+    assert main(["imagine", "--task", "walker2d", "--gamma", "0.95", "--out", "x"]) == 0
+    cfg = seen[-1]  # the recipe's width, the command line's discount, the rest the defaults
+    assert (cfg.task, cfg.ppo_hidden, cfg.gamma) == ("walker2d", 32, 0.95)
+    assert dataclasses.replace(cfg, task="hopper", ppo_hidden=64, gamma=0.99) == \
+        imagine.ImagineConfig()
+    assert main(["imagine", "--out", "x"]) == 0
+    assert seen[-1] == imagine.ImagineConfig()  # Hopper: the plain defaults

@@ -41,7 +41,9 @@ class ImagineConfig:
     """What ``dreamenv imagine`` trains and how long."""
 
     task: str = "hopper"
-    """The task (hopper, walker2d, halfcheetah): its learned env DyDiff-<Task> and real env."""
+    """The task (hopper, walker2d, halfcheetah): its learned env DyDiff-<Task> and real env.
+    A task's recipe (its module's ``imagine_options``) replaces the defaults below where it
+    sets them; an option given explicitly wins (``ImagineConfig.for_task``)."""
     algo: str = "PPO"
     """RLlib algorithm: PPO or SAC. PPO is the default because imagined steps are cheap in a
     wide vector env and PPO turns many of them into progress fast: in 10 minutes here it reached
@@ -76,6 +78,22 @@ class ImagineConfig:
     """PPO: passes over each batch. Imagined steps are cheap, the learner is not: fewer,
     larger gradient steps per step (e.g. 16384 / 2048 / 5 with 256 envs) spend more of the
     time sampling."""
+    ppo_hidden: int = 64
+    """PPO: width of the two hidden layers of the policy and of the (separate) value network."""
+    ppo_activation: str = "tanh"
+    """PPO: activation of those layers (tanh, relu, silu)."""
+    ppo_log_std_init: float | None = None
+    """PPO: None lets the policy network put out the action log-std per state (RLlib's default,
+    starting near 0: a std of 1 on actions in [-1, 1]); a number makes it one free parameter
+    per action dimension, as in CleanRL and SB3, starting at that value (-2: std 0.14)."""
+    ppo_clip: float = 0.2
+    """PPO: clip range of the probability ratio."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """PPO: GAE's lambda."""
+    grad_clip: float | None = None
+    """Clip each update's gradient to this global norm (None: no clipping)."""
     model: str = ""
     """Dynamics checkpoint directory ('' = the shipped model); 'DIR1+DIR2' steps an ensemble of
     checkpoints whose uncertainty (for --uncertainty-penalty) is their disagreement."""
@@ -104,6 +122,13 @@ class ImagineConfig:
     parallel op waits for a descheduled thread (measured: a 64-env model step took 92 ms instead
     of 1.4 ms, and a PPO iteration 40 s instead of 1.1 s)."""
     seed: int = 0
+
+    @classmethod
+    def for_task(cls, task: str = "hopper", **options) -> ImagineConfig:
+        """The config of ``task``'s main job: the defaults, then the task's recipe, then
+        ``options``."""
+        recipe = dict(get_task(task).imagine_options)
+        return cls(**{**recipe, "task": task, **options})
 
 
 def env_config(cfg: ImagineConfig) -> dict:
@@ -156,10 +181,15 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
         previous = json.loads(report_file.read_text())
         before = previous.get("config", {})
         for key in ("task", "algo", "agent_conf", "policy_sharing", "normalize_observations",
-                    "reward_scale"):
+                    "reward_scale", "ppo_hidden", "ppo_activation"):
             if before.get(key, getattr(ImagineConfig, key)) != getattr(cfg, key):
                 raise ValueError(f"{out_dir}: holds a run with {key}={before.get(key)!r}, not "
                                  f"{getattr(cfg, key)!r}; use a new --out")
+        if (before.get("ppo_log_std_init") is None) != (cfg.ppo_log_std_init is None):
+            raise ValueError(f"{out_dir}: holds a run with ppo_log_std_init="
+                             f"{before.get('ppo_log_std_init')!r}, not {cfg.ppo_log_std_init!r} "
+                             "(a log-std network output against a free parameter); use a new "
+                             "--out")
         log = [_nan_for_null(row) for row in previous["log"]]
     build = algo_config
     if cfg.agent_conf:
@@ -167,12 +197,12 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     envs = env_config(cfg)
     config = build(cfg.algo, envs, cfg.num_envs, cfg.num_env_runners,
                    cfg.eval_episodes, cfg.seed, cfg.iteration_seconds)
-    if cfg.algo.upper() == "PPO":
-        config.training(train_batch_size_per_learner=cfg.ppo_batch,
-                        minibatch_size=cfg.ppo_minibatch, num_epochs=cfg.ppo_epochs)
+    learner_options(config, cfg)
     algorithm = config.build_algo()
     if resume:
         algorithm.restore_from_path(str(checkpoint))
+    elif cfg.algo.upper() == "PPO" and cfg.ppo_log_std_init is not None:
+        start_log_std(algorithm, cfg.ppo_log_std_init)
     elapsed0 = log[-1]["time_s"] if log else 0.0
     start = time.perf_counter()
     bar = progress(total=cfg.iterations or int(cfg.minutes * 60), desc=f"imagine {cfg.algo}",
@@ -213,6 +243,43 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     finally:
         bar.close()
         algorithm.stop()
+
+
+def learner_options(config, cfg: ImagineConfig) -> None:
+    """Apply the run's learner options to an RLlib ``AlgorithmConfig`` (in place): the discount
+    and gradient clipping for both algorithms, PPO's batch shape, loss and networks."""
+    config.training(gamma=cfg.gamma)
+    if cfg.grad_clip is not None:
+        if not cfg.grad_clip > 0:
+            raise ValueError(f"--grad-clip must be positive, got {cfg.grad_clip}")
+        config.training(grad_clip=cfg.grad_clip, grad_clip_by="global_norm")
+    if cfg.algo.upper() != "PPO":
+        return
+    if cfg.ppo_activation not in ("tanh", "relu", "silu"):
+        raise ValueError(f"--ppo-activation must be tanh, relu or silu, got "
+                         f"{cfg.ppo_activation!r}")
+    config.training(train_batch_size_per_learner=cfg.ppo_batch,
+                    minibatch_size=cfg.ppo_minibatch, num_epochs=cfg.ppo_epochs,
+                    lambda_=cfg.gae_lambda, clip_param=cfg.ppo_clip)
+    config.rl_module(model_config={"fcnet_hiddens": [cfg.ppo_hidden] * 2,
+                                   "fcnet_activation": cfg.ppo_activation,
+                                   "vf_share_layers": False,
+                                   "free_log_std": cfg.ppo_log_std_init is not None})
+
+
+def start_log_std(algorithm, value: float) -> None:
+    """Set every policy's free log-std parameter to ``value`` (RLlib starts it at 0) and send
+    the weights to the env runners; called once, on a fresh run."""
+    import torch
+
+    def fill(learner) -> None:
+        with torch.no_grad():
+            for module in learner.module.values():
+                module.pi.log_std.fill_(value)
+
+    algorithm.learner_group.foreach_learner(fill)
+    algorithm.env_runner_group.sync_weights(
+        from_worker_or_learner_group=algorithm.learner_group, inference_only=True)
 
 
 def _row(result: dict, iteration: int, elapsed: float, reward_scale: float = 1.0) -> dict:

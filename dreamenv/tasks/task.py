@@ -40,6 +40,10 @@ class Task:
             step), so scores are comparable to published ones only approximately.
         behaviour_steps: env steps of the SAC run the behaviour policies and the replay datasets
             come from.
+        imagine_options: ``(option, value)`` pairs: the task's recipe for ``dreamenv
+            imagine`` (the main job), where it differs from ``ImagineConfig``'s defaults
+            (Hopper's); options given on the command line override it, as in rl-zoo's
+            per-env hyperparameters. The README measures each recipe.
     """
 
     name: str
@@ -51,6 +55,7 @@ class Task:
     random_return: float | None = None
     expert_return: float | None = None
     behaviour_steps: int = 300_000
+    imagine_options: tuple[tuple[str, object], ...] = ()
 
     def __post_init__(self) -> None:
         # Also a learned-head text copied over by dataclasses.replace(task, terminated=fn).

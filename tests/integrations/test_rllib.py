@@ -200,3 +200,49 @@ def test_imagine_refuses_normalization_options_with_agent_conf(tmp_path):
     with pytest.raises(ValueError, match="must be positive"):
         run_imagine(ImagineConfig(reward_scale=0.0), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_learner_options_build_the_ppo_asked_for_and_the_runners_start_from_its_log_std(
+        local_ray):
+    import torch
+
+    from dreamenv.integrations.imagine import ImagineConfig, learner_options, start_log_std
+
+    cfg = ImagineConfig(ppo_hidden=32, ppo_activation="relu", ppo_log_std_init=-1.5,
+                        ppo_clip=0.1, gamma=0.98, gae_lambda=0.9, grad_clip=0.5)
+    config = algo_config("PPO", {"max_episode_steps": 30}, num_envs=2, eval_episodes=1)
+    learner_options(config, cfg)
+    assert (config.gamma, config.lambda_, config.clip_param, config.grad_clip) == (
+        0.98, 0.9, 0.1, 0.5)
+    algorithm = config.build_algo()
+    try:
+        start_log_std(algorithm, cfg.ppo_log_std_init)
+        runner = algorithm.env_runner_group.local_env_runner.module
+        learner = algorithm.learner_group._learner.module["default_policy"]
+        for module in (runner, learner):  # what samples and what learns
+            torch.testing.assert_close(module.pi.log_std.detach(), torch.full((3,), -1.5))
+            layers = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+            assert layers[0].out_features == 32
+            assert any(isinstance(m, torch.nn.ReLU) for m in module.modules())
+    finally:
+        algorithm.stop()
+    for bad, match in (({"ppo_activation": "gelu"}, "tanh, relu or silu"),
+                       ({"grad_clip": 0.0}, "must be positive")):
+        with pytest.raises(ValueError, match=match):
+            learner_options(algo_config("PPO", {}, num_envs=2), ImagineConfig(**bad))
+
+
+def test_imagine_refuses_to_resume_with_another_policy_network(local_ray, tmp_path):
+    from dreamenv.integrations.imagine import ImagineConfig, run_imagine
+
+    cfg = ImagineConfig(algo="PPO", iterations=1, num_envs=4, eval_episodes=1,
+                        iteration_seconds=0, compare_episodes=0, max_episode_steps=30,
+                        ppo_batch=200, ppo_minibatch=100, ppo_epochs=1, ppo_hidden=32,
+                        ppo_log_std_init=-1.0)
+    run_imagine(cfg, tmp_path)
+    cfg.iterations, cfg.ppo_log_std_init = 2, None
+    with pytest.raises(ValueError, match="ppo_log_std_init=-1.0"):
+        run_imagine(cfg, tmp_path)
+    cfg.ppo_log_std_init, cfg.ppo_hidden = -1.0, 64
+    with pytest.raises(ValueError, match="ppo_hidden=32"):
+        run_imagine(cfg, tmp_path)

@@ -99,3 +99,12 @@ def test_a_custom_tasks_rule_text_says_who_decides():
     # A registered env id is a task too: a known task's own, or a generic one.
     assert get_task("Walker2d-v5") is TASKS["walker2d"] and not get_task("Pendulum-v1").known
     assert dream_env_id("Pendulum-v1") == "DyDiff"
+
+
+def test_every_task_recipe_is_made_of_imagine_options():
+    from dreamenv.integrations.imagine import ImagineConfig
+
+    for name, task in TASKS.items():  # an unknown option would be a TypeError here
+        cfg = ImagineConfig.for_task(name)
+        assert cfg.task == name
+        assert all(getattr(cfg, key) == value for key, value in task.imagine_options)
