@@ -238,7 +238,7 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
         plot_log(log, ("imagined_return", "real_return"), out_dir / "returns.png", "env_steps",
                  f"{cfg.algo} trained in DyDiff-{get_task(cfg.task).title}: imagined vs real "
                  f"return{team}",
-                 references)
+                 references, yscale="symlog")
         return _write_report(report_file, cfg, log, comparison)
     finally:
         bar.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -175,9 +176,10 @@ def run_config(train: TrainConfig, kind: ModelKind, model_cfg: object) -> dict:
 
 
 def plot_log(log: list[dict], keys: tuple[str, ...], path: Path, x: str, title: str,
-             references: dict[str, float] | None = None) -> None:
-    """Training curves as a PNG (one line per key present in the log), with optional labelled
-    horizontal reference lines (e.g. a random policy's return)."""
+             references: dict[str, float] | None = None, yscale: str = "log") -> None:
+    """Training curves as a PNG (one line per key present in the log, through its finite
+    values: a sparse key is still a line), with optional labelled horizontal reference lines
+    (e.g. a random policy's return). ``yscale="symlog"`` shows negative values too."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -185,14 +187,18 @@ def plot_log(log: list[dict], keys: tuple[str, ...], path: Path, x: str, title: 
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for key in keys:
-        pts = [(r[x], r[key]) for r in log if key in r]
+        pts = [(r[x], r[key]) for r in log
+               if r.get(key) is not None and math.isfinite(r[key])]
         if pts:
             ax.plot(*zip(*pts), label=key)
     for (label, value), style in zip((references or {}).items(), (":", "--", "-.")):
-        if value > 0:  # log scale
+        if value > 0 or yscale != "log":
             ax.axhline(value, color="gray", linestyle=style, linewidth=1, label=label)
     ax.set_xlabel(x)
-    ax.set_yscale("log")
+    if yscale == "symlog":  # linear within +-100 of zero, logarithmic beyond
+        ax.set_yscale("symlog", linthresh=100.0)
+    else:
+        ax.set_yscale(yscale)
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()

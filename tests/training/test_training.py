@@ -172,3 +172,26 @@ def test_trajectory_model_learns_and_refuses_to_step_an_env(data_file, tmp_path,
     assert config["kind"] == "trajectory" and model.cfg.per_token_noise is per_token
     with pytest.raises(CheckpointError, match="cannot step an env"):
         gym.make("DyDiff-Hopper", model=str(out))
+
+
+def test_plot_log_draws_a_sparse_key_through_its_finite_values(tmp_path, monkeypatch):
+    """An imagine log has no imagined return in iterations where no episode ended (NaN in
+    memory, None in JSON): the curve must still be drawn, negative returns included."""
+    import matplotlib.axes
+
+    from dreamenv.training.common import plot_log
+
+    drawn = {}
+    original = matplotlib.axes.Axes.plot
+
+    def record(self, xs, ys, **kwargs):
+        drawn[kwargs["label"]] = (list(xs), list(ys))
+        return original(self, xs, ys, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", record)
+    log = [{"step": 1, "a": float("nan"), "b": -300.0}, {"step": 2, "a": 5.0, "b": 10.0},
+           {"step": 3, "a": None, "b": 20.0}, {"step": 4, "a": 7.0, "b": 30.0}]
+    plot_log(log, ("a", "b"), tmp_path / "p.png", "step", "t", {"random": -280.0},
+             yscale="symlog")
+    assert drawn["a"] == ([2, 4], [5.0, 7.0]) and drawn["b"][1][0] == -300.0
+    assert (tmp_path / "p.png").stat().st_size > 0
