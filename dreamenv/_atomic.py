@@ -2,13 +2,15 @@
 
 A reader either sees the old file, the complete new one, or nothing; never a half-written file that
 later loads as valid. Every checkpoint, weight file and HDF5 dataset in dreamenv is written
-through here (a Minari export is a directory Minari writes itself; see datasets/minari.py).
+through here (a Minari export is a directory Minari writes itself; see datasets/minari.py); a
+directory (an RLlib checkpoint) is written beside its target and swapped in whole.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,3 +50,22 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def swap_in_dir(fresh: Path, target: Path) -> None:
+    """Move the completely written directory ``fresh`` onto ``target``: the old one is renamed
+    aside first, so a kill leaves the old or the new directory (``recover_dir`` puts an old one
+    left aside back), never half of one."""
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    fresh.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_dir(target: Path) -> None:
+    """After a kill inside :func:`swap_in_dir`: put the complete old directory back."""
+    old = target.with_name(target.name + ".old")
+    if not target.exists() and old.is_dir():
+        old.rename(target)

@@ -8,7 +8,14 @@ never trains on), the imagined steps per second and the shares of its time spent
 the learner and the real-env evaluation (:mod:`dreamenv.integrations.timing`).
 ``DIR`` gets ``checkpoint/`` (RLlib, replaced atomically each iteration, so an interrupted run
 resumes from it), ``report.json``, ``returns.png`` and, at the end, the seed-matched comparison of
-the agent and the behaviour policies in both envs (``compare.json`` / ``compare.png``).
+the agent and the behaviour policies in both envs (``compare.json`` / ``compare.png``). With
+``--validation-model`` every iteration's policy is also scored in a second learned env it never
+trains in, and the best-scoring checkpoint is kept as ``best_checkpoint/``
+(:mod:`dreamenv.integrations.validation`), an offline choice of the policy to deploy.
+
+A task's module may carry a recipe for this job (``Task.imagine_options``: e.g. HalfCheetah's
+PPO networks and batch shape); ``ImagineConfig.for_task`` and the command line apply it under
+the options given explicitly.
 
 ``--agent-conf 3x1`` trains MaMuJoCo's factorised body instead (for Hopper one agent per joint,
 per-agent or shared policies; :mod:`dreamenv.integrations.rllib_multiagent`), evaluated in the
@@ -28,10 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamenv._atomic import atomic_path
+from dreamenv._atomic import atomic_path, recover_dir, swap_in_dir
 from dreamenv._progress import progress
 from dreamenv.envs.core import checkpoint_members
 from dreamenv.integrations.timing import iteration_timing, start_iteration
+from dreamenv.integrations.validation import HeldOutScore, keep_copy
 from dreamenv.tasks import TASKS, get_task
 from dreamenv.training.common import plot_log
 
@@ -106,6 +114,13 @@ class ImagineConfig:
     """Train at least this long per iteration, so evaluation stays a small share."""
     compare_episodes: int = 5
     """Seed-matched episodes per policy in the final comparison (0: skip it)."""
+    validation_model: str = ""
+    """A second model checkpoint of the task (e.g. one trained on other data; or the name of
+    one shipped for it, walker2d-rme) that the agent never trains in: every iteration's policy is scored there (``validation_return``) and the
+    best-scoring checkpoint is kept as ``best_checkpoint/``, an offline choice of the policy to
+    deploy ('' = none)."""
+    validation_episodes: int = 10
+    """Seed-matched episodes per validation (the same starts every iteration)."""
     agent_conf: str = ""
     """Train MaMuJoCo's factorisation of the body as a team of agents ('3x1': one agent per
     Hopper joint, through PettingZoo and RLlib's multi-agent API, evaluated in real MaMuJoCo);
@@ -154,7 +169,7 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     import ray
     import torch
 
-    from dreamenv.integrations.rllib import algo_config
+    from dreamenv.integrations.rllib import algo_config, learner_options, start_log_std
 
     if cfg.task not in TASKS:  # refused now, not after the training it would waste
         raise ValueError(f"imagine trains in a task with a module ({', '.join(TASKS)}), got "
@@ -173,9 +188,9 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
         ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False,
                  log_to_driver=False, ignore_reinit_error=True)
     log: list[dict] = []
-    old = checkpoint.with_name(checkpoint.name + ".old")
-    if not checkpoint.exists() and old.is_dir():  # killed mid-swap: the old one is complete
-        old.rename(checkpoint)
+    best_checkpoint = out_dir / "best_checkpoint"
+    for directory in (checkpoint, best_checkpoint):
+        recover_dir(directory)  # killed mid-swap: the old one is complete
     resume = checkpoint.is_dir() and report_file.is_file()
     if resume:
         previous = json.loads(report_file.read_text())
@@ -191,6 +206,8 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
                              "(a log-std network output against a free parameter); use a new "
                              "--out")
         log = [_nan_for_null(row) for row in previous["log"]]
+    validate = (HeldOutScore(cfg.task, cfg.validation_model, cfg.validation_episodes,
+                             20_000 + cfg.seed, cfg.device) if cfg.validation_model else None)
     build = algo_config
     if cfg.agent_conf:
         from dreamenv.integrations.rllib_multiagent import multiagent_algo_config as build
@@ -217,8 +234,14 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
             row = _row(result, len(log) + 1, elapsed, cfg.reward_scale)
             steps = max(0, row["env_steps"] - (log[-1]["env_steps"] if log else 0))
             row.update(iteration_timing(algorithm, result, wall, steps))
+            best = max((r.get("validation_return", -np.inf) for r in log), default=-np.inf)
+            if validate:
+                row["validation_return"] = validate(
+                    _trained_policy(cfg, algorithm, envs.get("observation_norm")))
             log.append(row)
             _save_checkpoint(algorithm, checkpoint, envs.get("observation_norm"))
+            if validate and row["validation_return"] > best:
+                keep_copy(checkpoint, best_checkpoint)
             _write_report(report_file, cfg, log, None)
             bar.update(1 if cfg.iterations else int(elapsed) - bar.n)
             bar.set_postfix(imagined=f"{row['imagined_return']:.0f}",
@@ -229,13 +252,16 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
                 break
         comparison, references = None, {}
         if cfg.compare_episodes:
-            agent = _trained_policy(cfg, algorithm, envs.get("observation_norm"))
-            comparison = _final_comparison(cfg, agent, out_dir)
+            agents = {"agent": _trained_policy(cfg, algorithm, envs.get("observation_norm"))}
+            if validate and best_checkpoint.is_dir():
+                agents["agent-validated"] = _checkpoint_policy(cfg, best_checkpoint)
+            comparison = _final_comparison(cfg, agents, out_dir)
             references = {f"{name} policy, real": comparison["policies"][name]["real_return"]
                           for name in ("random", "medium") if name in comparison["policies"]}
         team = (f"\nas MaMuJoCo {cfg.agent_conf} agents, {cfg.policy_sharing} policies"
                 if cfg.agent_conf else "")
-        plot_log(log, ("imagined_return", "real_return"), out_dir / "returns.png", "env_steps",
+        plot_log(log, ("imagined_return", "real_return", "validation_return"),
+                 out_dir / "returns.png", "env_steps",
                  f"{cfg.algo} trained in DyDiff-{get_task(cfg.task).title}: imagined vs real "
                  f"return{team}",
                  references, yscale="symlog")
@@ -243,43 +269,6 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     finally:
         bar.close()
         algorithm.stop()
-
-
-def learner_options(config, cfg: ImagineConfig) -> None:
-    """Apply the run's learner options to an RLlib ``AlgorithmConfig`` (in place): the discount
-    and gradient clipping for both algorithms, PPO's batch shape, loss and networks."""
-    config.training(gamma=cfg.gamma)
-    if cfg.grad_clip is not None:
-        if not cfg.grad_clip > 0:
-            raise ValueError(f"--grad-clip must be positive, got {cfg.grad_clip}")
-        config.training(grad_clip=cfg.grad_clip, grad_clip_by="global_norm")
-    if cfg.algo.upper() != "PPO":
-        return
-    if cfg.ppo_activation not in ("tanh", "relu", "silu"):
-        raise ValueError(f"--ppo-activation must be tanh, relu or silu, got "
-                         f"{cfg.ppo_activation!r}")
-    config.training(train_batch_size_per_learner=cfg.ppo_batch,
-                    minibatch_size=cfg.ppo_minibatch, num_epochs=cfg.ppo_epochs,
-                    lambda_=cfg.gae_lambda, clip_param=cfg.ppo_clip)
-    config.rl_module(model_config={"fcnet_hiddens": [cfg.ppo_hidden] * 2,
-                                   "fcnet_activation": cfg.ppo_activation,
-                                   "vf_share_layers": False,
-                                   "free_log_std": cfg.ppo_log_std_init is not None})
-
-
-def start_log_std(algorithm, value: float) -> None:
-    """Set every policy's free log-std parameter to ``value`` (RLlib starts it at 0) and send
-    the weights to the env runners; called once, on a fresh run."""
-    import torch
-
-    def fill(learner) -> None:
-        with torch.no_grad():
-            for module in learner.module.values():
-                module.pi.log_std.fill_(value)
-
-    algorithm.learner_group.foreach_learner(fill)
-    algorithm.env_runner_group.sync_weights(
-        from_worker_or_learner_group=algorithm.learner_group, inference_only=True)
 
 
 def _row(result: dict, iteration: int, elapsed: float, reward_scale: float = 1.0) -> dict:
@@ -324,19 +313,23 @@ def _save_checkpoint(algorithm, checkpoint: Path, observation_norm: dict | None)
     algorithm.save_to_path(str(fresh))
     if observation_norm:
         (fresh / OBSERVATION_NORM_FILE).write_text(json.dumps(observation_norm))
-    old = checkpoint.with_name(checkpoint.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if checkpoint.exists():
-        checkpoint.rename(old)
-    fresh.rename(checkpoint)
-    shutil.rmtree(old, ignore_errors=True)
+    swap_in_dir(fresh, checkpoint)
 
 
-def _final_comparison(cfg: ImagineConfig, agent, out_dir: Path) -> dict:
+def _checkpoint_policy(cfg: ImagineConfig, path: Path) -> object:
+    """The agent saved in the checkpoint directory ``path``, as a policy over raw states."""
+    if not cfg.agent_conf:
+        from dreamenv.integrations.rllib import RLlibPolicy
+        return RLlibPolicy.from_checkpoint(path, cfg.task)
+    from dreamenv.integrations.rllib_multiagent import JointPolicy
+    return JointPolicy.from_checkpoint(path)
+
+
+def _final_comparison(cfg: ImagineConfig, agents: dict, out_dir: Path) -> dict:
     from dreamenv.behaviour import behaviour_policy, weights_path
     from dreamenv.evaluation.compare import compare_policies, write_report
 
-    policies = {"agent": agent, "random": behaviour_policy(cfg.task, "random")}
+    policies = {**agents, "random": behaviour_policy(cfg.task, "random")}
     if weights_path(cfg.task, "medium").is_file():  # a task whose policies do not ship yet
         policies["medium"] = behaviour_policy(cfg.task, "medium", deterministic=True)
     report = compare_policies(policies, episodes=cfg.compare_episodes, seed=10_000 + cfg.seed,
@@ -381,6 +374,12 @@ def format_summary(report: dict) -> str:
                      f"time in the model {final['model_share']:.0%}, the learner "
                      f"{final['learner_share']:.0%}, real-env evaluation "
                      f"{final['evaluation_share']:.0%}")
+    validated = [r for r in report["log"] if np.isfinite(r.get("validation_return", np.nan))]
+    if validated:
+        best = max(validated, key=lambda r: r["validation_return"])
+        lines.append(f"best validation return {best['validation_return']:.1f} at iteration "
+                     f"{best['iteration']} (best_checkpoint/; its real return "
+                     f"{best['real_return']:.1f})")
     if report.get("comparison"):
         from dreamenv.evaluation.compare import format_report
         lines.append(format_report(report["comparison"]))

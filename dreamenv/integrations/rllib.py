@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gymnasium as gym
 import numpy as np
@@ -27,6 +28,9 @@ from dreamenv.envs.vector import DreamVectorEnv
 from dreamenv.integrations.timing import evaluation_ended, evaluation_started
 from dreamenv.tasks import get_task
 from dreamenv.wrappers import UncertaintyPenaltyVector
+
+if TYPE_CHECKING:
+    from dreamenv.integrations.imagine import ImagineConfig
 
 DREAM_ENV = "dreamenv-DyDiff"
 REAL_ENV = "dreamenv-real"
@@ -171,6 +175,41 @@ def training_config(algo: str, multi_agent: bool = False) -> AlgorithmConfig:
                                                 "alpha": 0.0, "beta": 0.0})
                 .rl_module(model_config={"fcnet_hiddens": [256, 256]}))
     raise ValueError(f"algo must be PPO or SAC, got {algo!r}")
+
+
+def learner_options(config: AlgorithmConfig, cfg: ImagineConfig) -> None:
+    """Apply the run's learner options to an RLlib ``AlgorithmConfig`` (in place): the discount
+    and gradient clipping for both algorithms, PPO's batch shape, loss and networks."""
+    config.training(gamma=cfg.gamma)
+    if cfg.grad_clip is not None:
+        if not cfg.grad_clip > 0:
+            raise ValueError(f"--grad-clip must be positive, got {cfg.grad_clip}")
+        config.training(grad_clip=cfg.grad_clip, grad_clip_by="global_norm")
+    if cfg.algo.upper() != "PPO":
+        return
+    if cfg.ppo_activation not in ("tanh", "relu", "silu"):
+        raise ValueError(f"--ppo-activation must be tanh, relu or silu, got "
+                         f"{cfg.ppo_activation!r}")
+    config.training(train_batch_size_per_learner=cfg.ppo_batch,
+                    minibatch_size=cfg.ppo_minibatch, num_epochs=cfg.ppo_epochs,
+                    lambda_=cfg.gae_lambda, clip_param=cfg.ppo_clip)
+    config.rl_module(model_config={"fcnet_hiddens": [cfg.ppo_hidden] * 2,
+                                   "fcnet_activation": cfg.ppo_activation,
+                                   "vf_share_layers": False,
+                                   "free_log_std": cfg.ppo_log_std_init is not None})
+
+
+def start_log_std(algorithm, value: float) -> None:
+    """Set every policy's free log-std parameter to ``value`` (RLlib starts it at 0) and send
+    the weights to the env runners; called once, on a fresh run."""
+    def fill(learner) -> None:
+        with torch.no_grad():
+            for module in learner.module.values():
+                module.pi.log_std.fill_(value)
+
+    algorithm.learner_group.foreach_learner(fill)
+    algorithm.env_runner_group.sync_weights(
+        from_worker_or_learner_group=algorithm.learner_group, inference_only=True)
 
 
 class RLlibPolicy:

@@ -206,7 +206,8 @@ def test_learner_options_build_the_ppo_asked_for_and_the_runners_start_from_its_
         local_ray):
     import torch
 
-    from dreamenv.integrations.imagine import ImagineConfig, learner_options, start_log_std
+    from dreamenv.integrations.imagine import ImagineConfig
+    from dreamenv.integrations.rllib import learner_options, start_log_std
 
     cfg = ImagineConfig(ppo_hidden=32, ppo_activation="relu", ppo_log_std_init=-1.5,
                         ppo_clip=0.1, gamma=0.98, gae_lambda=0.9, grad_clip=0.5)
@@ -246,3 +247,39 @@ def test_imagine_refuses_to_resume_with_another_policy_network(local_ray, tmp_pa
     cfg.ppo_log_std_init, cfg.ppo_hidden = -1.0, 64
     with pytest.raises(ValueError, match="ppo_hidden=32"):
         run_imagine(cfg, tmp_path)
+
+
+def test_imagine_keeps_the_checkpoint_a_held_out_model_scores_best(local_ray, tmp_path):
+    import torch
+
+    from dreamenv.integrations.imagine import ImagineConfig, format_summary, run_imagine
+    from dreamenv.models import pretrained_path
+
+    cfg = ImagineConfig(algo="PPO", iterations=3, num_envs=4, eval_episodes=1,
+                        iteration_seconds=0, compare_episodes=1, max_episode_steps=30,
+                        ppo_batch=200, ppo_minibatch=100, ppo_epochs=1,
+                        validation_model=str(pretrained_path("hopper")), validation_episodes=2)
+    report = run_imagine(cfg, tmp_path)
+    scores = [row["validation_return"] for row in report["log"]]
+    assert len(scores) == 3 and all(np.isfinite(scores))
+    best = int(np.argmax(scores))
+    kept = RLlibPolicy.from_checkpoint(tmp_path / "best_checkpoint").module.state_dict()
+    last = RLlibPolicy.from_checkpoint(tmp_path / "checkpoint").module.state_dict()
+    same = all(torch.equal(kept[k], last[k]) for k in kept)
+    assert same == (best == 2)  # the best-scoring iteration's weights, whichever it was
+    assert "agent-validated" in report["comparison"]["policies"]
+    assert f"at iteration {best + 1}" in format_summary(report)
+
+
+def test_a_validation_model_is_named_or_a_directory_and_of_the_task(tmp_path):
+    from dreamenv.integrations.validation import HeldOutScore, validation_model_path
+    from dreamenv.models import pretrained_path
+
+    assert validation_model_path("walker2d-rme") == pretrained_path("walker2d-rme")
+    assert validation_model_path(str(tmp_path)) == tmp_path
+    score = HeldOutScore("walker2d", "walker2d-rme", episodes=2)  # shipped for Walker2d's recipe
+    assert score.env.num_envs == 2
+    with pytest.raises(ValueError, match="Walker2d"):
+        HeldOutScore("hopper", "walker2d-rme", episodes=1)
+    with pytest.raises(ValueError, match="not a model checkpoint"):
+        HeldOutScore("hopper", str(tmp_path), episodes=1)

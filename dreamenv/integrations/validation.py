@@ -1,0 +1,63 @@
+"""Offline policy selection for the main job: score each iteration's policy in a second learned
+env that the agent never trains in, and keep the checkpoint that scores best there.
+
+An agent trained in one model learns that model's errors: its imagined return climbs while the
+real one falls. A model trained on other data has other errors, so its return for a policy
+that exploits the first model stays closer to the truth (README, "Every task": on Walker2d it
+picked the iteration the real env would have picked). No real-env step goes into the choice;
+the real returns the main job logs are there to judge it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from dreamenv._atomic import swap_in_dir
+from dreamenv.tasks import get_task
+
+
+def validation_model_path(model: str) -> Path:
+    """``model``: a checkpoint directory, or the name of a model shipped for validation (a
+    directory under ``dreamenv/models/pretrained``, e.g. ``walker2d-rme``)."""
+    from dreamenv.models import pretrained_path
+
+    path = Path(model)
+    if not path.exists() and "/" not in model and pretrained_path(model).is_dir():
+        return pretrained_path(model)
+    return path
+
+
+class HeldOutScore:
+    """``score(policy)``: the mean return of ``episodes`` deterministic, seed-matched episodes
+    (the same starts at every call) in the learned env of ``task`` on the checkpoint ``model``
+    (see :func:`validation_model_path`; no uncertainty penalty: the model's own reward)."""
+
+    def __init__(self, task: str, model: str, episodes: int = 10, seed: int = 0,
+                 device: str = ""):
+        import gymnasium as gym
+
+        from dreamenv.envs import dream_env_id
+
+        if episodes < 1:
+            raise ValueError(f"validation episodes must be at least 1, got {episodes}")
+        self.max_steps = get_task(task).max_episode_steps or 1000
+        self.seed = seed
+        self.env = gym.make_vec(dream_env_id(task), num_envs=episodes,
+                                model=str(validation_model_path(model)),
+                                max_episode_steps=self.max_steps,
+                                **({"device": device} if device else {}))
+
+    def __call__(self, policy: object) -> float:
+        from dreamenv.evaluation.compare import run_matched
+
+        returns, _, _ = run_matched(self.env, policy, self.seed, self.max_steps)
+        return float(returns.mean())
+
+
+def keep_copy(checkpoint: Path, kept: Path) -> None:
+    """Copy the checkpoint directory ``checkpoint`` to ``kept``, swapped in whole."""
+    fresh = kept.with_name(kept.name + ".new")
+    shutil.rmtree(fresh, ignore_errors=True)
+    shutil.copytree(checkpoint, fresh)
+    swap_in_dir(fresh, kept)
