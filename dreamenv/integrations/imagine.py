@@ -121,6 +121,9 @@ class ImagineConfig:
     deploy ('' = none)."""
     validation_episodes: int = 10
     """Seed-matched episodes per validation (the same starts every iteration)."""
+    keep_iterations: bool = False
+    """Keep a copy of every iteration's checkpoint as ``iterations/NNN/`` (a few MB each), to
+    judge selection rules afterwards (benchmarks/policy_selection.py)."""
     agent_conf: str = ""
     """Train MaMuJoCo's factorisation of the body as a team of agents ('3x1': one agent per
     Hopper joint, through PettingZoo and RLlib's multi-agent API, evaluated in real MaMuJoCo);
@@ -242,6 +245,8 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
             _save_checkpoint(algorithm, checkpoint, envs.get("observation_norm"))
             if validate and row["validation_return"] > best:
                 keep_copy(checkpoint, best_checkpoint)
+            if cfg.keep_iterations:
+                keep_copy(checkpoint, out_dir / "iterations" / f"{len(log):03d}")
             _write_report(report_file, cfg, log, None)
             bar.update(1 if cfg.iterations else int(elapsed) - bar.n)
             bar.set_postfix(imagined=f"{row['imagined_return']:.0f}",

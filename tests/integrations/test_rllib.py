@@ -258,8 +258,10 @@ def test_imagine_keeps_the_checkpoint_a_held_out_model_scores_best(local_ray, tm
     cfg = ImagineConfig(algo="PPO", iterations=3, num_envs=4, eval_episodes=1,
                         iteration_seconds=0, compare_episodes=1, max_episode_steps=30,
                         ppo_batch=200, ppo_minibatch=100, ppo_epochs=1,
-                        validation_model=str(pretrained_path("hopper")), validation_episodes=2)
+                        validation_model=str(pretrained_path("hopper")), validation_episodes=2,
+                        keep_iterations=True)
     report = run_imagine(cfg, tmp_path)
+    assert sorted(p.name for p in (tmp_path / "iterations").iterdir()) == ["001", "002", "003"]
     scores = [row["validation_return"] for row in report["log"]]
     assert len(scores) == 3 and all(np.isfinite(scores))
     best = int(np.argmax(scores))
