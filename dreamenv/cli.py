@@ -212,7 +212,9 @@ def cmd_imagine(args: argparse.Namespace) -> None:
 
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ImagineConfig)
              if hasattr(args, f.name)}  # options left out are absent: the task's recipe fills them
-    cfg = ImagineConfig.for_task(given.pop("task", ImagineConfig.task), **given)
+    task = given.pop("task", ImagineConfig.task)
+    cfg = (ImagineConfig(task=task, **given) if args.no_recipe
+           else ImagineConfig.for_task(task, **given))
     try:
         import ray  # noqa: F401
     except ImportError:
@@ -324,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
                                             "(DyDiff-<Task>, --task), evaluate it in the real "
                                             "env (resumes)")
     p.add_argument("--out", default="runs/imagine", help="run directory")
+    p.add_argument("--no-recipe", action="store_true",
+                   help="ignore the task's recipe (its module's imagine_options): every option "
+                        "left out takes the default shown here")
     add_dataclass_options(p, ImagineConfig, suppress_defaults=True)
     p.set_defaults(func=cmd_imagine)
 

@@ -139,3 +139,5 @@ def test_imagine_takes_the_task_recipe_where_no_option_is_given(monkeypatch):
         imagine.ImagineConfig()
     assert main(["imagine", "--out", "x"]) == 0
     assert seen[-1] == imagine.ImagineConfig()  # Hopper: the plain defaults
+    assert main(["imagine", "--task", "walker2d", "--no-recipe", "--out", "x"]) == 0
+    assert seen[-1] == imagine.ImagineConfig(task="walker2d")  # as before recipes existed
