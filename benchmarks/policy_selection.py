@@ -28,6 +28,7 @@ from dreamenv.evaluation.compare import run_matched
 from dreamenv.integrations.rllib import RLlibPolicy
 from dreamenv.integrations.validation import validation_model_path
 from dreamenv.tasks import get_task
+from dreamenv.training.common import plot_log
 
 
 def main() -> None:
@@ -76,29 +77,10 @@ def main() -> None:
               "seed": args.seed, "scores": scores, "picks": picks}
     with atomic_path(args.run / "selection.json") as tmp:
         tmp.write_text(json.dumps(report, indent=1))
-    plot(scores, args.run / "selection.png", f"{args.run.name}: every kept iterate, scored")
-
-
-def plot(scores: dict[int, dict[str, float]], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    iterations = sorted(scores)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for label in scores[iterations[0]]:
-        ax.plot(iterations, [scores[i][label] for i in iterations], marker=".",
-                label=f"{label} env" if label != "real" else "real env", linewidth=2 if
-                label == "real" else 1)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("return")
-    ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    rows = [{"iteration": i, **{f"{label} env": v for label, v in scores[i].items()}}
+            for i in iterations]
+    plot_log(rows, tuple(f"{label} env" for label in envs), args.run / "selection.png",
+             "iteration", f"{args.run.name}: every kept iterate's return", yscale="linear")
 
 
 if __name__ == "__main__":
