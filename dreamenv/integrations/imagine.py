@@ -116,9 +116,9 @@ class ImagineConfig:
     """Seed-matched episodes per policy in the final comparison (0: skip it)."""
     validation_model: str = ""
     """A second model checkpoint of the task (e.g. one trained on other data; or the name of
-    one shipped for it, walker2d-rme) that the agent never trains in: every iteration's policy is scored there (``validation_return``) and the
-    best-scoring checkpoint is kept as ``best_checkpoint/``, an offline choice of the policy to
-    deploy ('' = none)."""
+    one shipped for it, walker2d-rme) that the agent never trains in: every iteration's policy
+    is scored there (``validation_return``) and the best-scoring checkpoint is kept as
+    ``best_checkpoint/``, an offline choice of the policy to deploy ('' = none)."""
     validation_episodes: int = 10
     """Seed-matched episodes per validation (the same starts every iteration)."""
     keep_iterations: bool = False
