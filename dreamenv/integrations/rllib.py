@@ -180,6 +180,13 @@ def training_config(algo: str, multi_agent: bool = False) -> AlgorithmConfig:
 def learner_options(config: AlgorithmConfig, cfg: ImagineConfig) -> None:
     """Apply the run's learner options to an RLlib ``AlgorithmConfig`` (in place): the discount
     and gradient clipping for both algorithms, PPO's batch shape, loss and networks."""
+    for name, value, ok in (("gamma", cfg.gamma, 0 < cfg.gamma <= 1),
+                            ("gae-lambda", cfg.gae_lambda, 0 <= cfg.gae_lambda <= 1),
+                            ("ppo-clip", cfg.ppo_clip, cfg.ppo_clip > 0),
+                            ("ppo-hidden", cfg.ppo_hidden, cfg.ppo_hidden >= 1)):
+        if not ok:
+            raise ValueError(f"--{name} {value} is out of range (gamma in (0, 1], gae-lambda "
+                             "in [0, 1], ppo-clip > 0, ppo-hidden >= 1)")
     config.training(gamma=cfg.gamma)
     if cfg.grad_clip is not None:
         if not cfg.grad_clip > 0:

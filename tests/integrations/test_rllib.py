@@ -228,7 +228,9 @@ def test_learner_options_build_the_ppo_asked_for_and_the_runners_start_from_its_
     finally:
         algorithm.stop()
     for bad, match in (({"ppo_activation": "gelu"}, "tanh, relu or silu"),
-                       ({"grad_clip": 0.0}, "must be positive")):
+                       ({"grad_clip": 0.0}, "must be positive"),
+                       ({"gamma": 1.5}, "--gamma 1.5 is out of range"),
+                       ({"ppo_hidden": 0}, "--ppo-hidden 0 is out of range")):
         with pytest.raises(ValueError, match=match):
             learner_options(algo_config("PPO", {}, num_envs=2), ImagineConfig(**bad))
 
