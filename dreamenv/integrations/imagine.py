@@ -259,7 +259,8 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
         if cfg.compare_episodes:
             agents = {"agent": _trained_policy(cfg, algorithm, envs.get("observation_norm"))}
             if validate and best_checkpoint.is_dir():
-                agents["agent-validated"] = _checkpoint_policy(cfg, best_checkpoint)
+                from dreamenv.evaluation.policies import load_policy  # a team's or one agent's
+                agents["agent-validated"] = load_policy(str(best_checkpoint), cfg.task)[1]
             comparison = _final_comparison(cfg, agents, out_dir)
             references = {f"{name} policy, real": comparison["policies"][name]["real_return"]
                           for name in ("random", "medium") if name in comparison["policies"]}
@@ -319,15 +320,6 @@ def _save_checkpoint(algorithm, checkpoint: Path, observation_norm: dict | None)
     if observation_norm:
         (fresh / OBSERVATION_NORM_FILE).write_text(json.dumps(observation_norm))
     swap_in_dir(fresh, checkpoint)
-
-
-def _checkpoint_policy(cfg: ImagineConfig, path: Path) -> object:
-    """The agent saved in the checkpoint directory ``path``, as a policy over raw states."""
-    if not cfg.agent_conf:
-        from dreamenv.integrations.rllib import RLlibPolicy
-        return RLlibPolicy.from_checkpoint(path, cfg.task)
-    from dreamenv.integrations.rllib_multiagent import JointPolicy
-    return JointPolicy.from_checkpoint(path)
 
 
 def _final_comparison(cfg: ImagineConfig, agents: dict, out_dir: Path) -> dict:
