@@ -67,17 +67,20 @@ def test_imagine_job_writes_its_run_directory_and_resumes(local_ray, tmp_path, m
 def test_imagine_trains_another_task_in_its_learned_env(local_ray, tiny_task_models, tmp_path,
                                                         monkeypatch):
     """--task walker2d with a model of it: real Walker2d-v5 evaluation, and a final comparison
-    without the medium policy when the task ships none (its weights hidden here)."""
+    without the medium policy when the task ships none (its weights hidden here), on the
+    comparison's own episode seeds whatever the run's seed."""
     import dreamenv.behaviour as behaviour
-    from dreamenv.integrations.imagine import ImagineConfig, run_imagine
+    from dreamenv.integrations.imagine import COMPARISON_SEED, ImagineConfig, run_imagine
 
     cfg = ImagineConfig(task="walker2d", model=tiny_task_models["Walker2d-v5"], iterations=1,
-                        num_envs=4, eval_episodes=1, iteration_seconds=0, compare_episodes=1,
-                        max_episode_steps=30, ppo_batch=200, ppo_minibatch=100, ppo_epochs=1)
+                        seed=3, num_envs=4, eval_episodes=1, iteration_seconds=0,
+                        compare_episodes=1, max_episode_steps=30, ppo_batch=200,
+                        ppo_minibatch=100, ppo_epochs=1)
     monkeypatch.setattr(behaviour, "weights_path", lambda task, level: tmp_path / "no-weights")
     report = run_imagine(cfg, tmp_path)
     assert np.isfinite(report["log"][0]["real_return"])
     assert report["comparison"]["env_id"] == "Walker2d-v5"
+    assert report["comparison"]["seed"] == COMPARISON_SEED
     assert set(report["comparison"]["policies"]) == {"agent", "random"}
     with pytest.raises(ValueError, match="task='walker2d', not 'hopper'"):
         run_imagine(ImagineConfig(iterations=2), tmp_path)
