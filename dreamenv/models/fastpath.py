@@ -150,6 +150,10 @@ class NumpyPlan:
     blocks: list = field(init=False)
     out: tuple = field(init=False)
     levels: dict[float, Level] = field(init=False, default_factory=dict)
+    folded_inputs: dict[float, tuple[np.ndarray, np.ndarray]] = field(init=False,
+                                                                    default_factory=dict)
+    """Per context level, the encoder's first layer with the input tokens' arithmetic folded
+    in (filled by the model, which knows the token layout)."""
 
     def __post_init__(self) -> None:
         if self.source.dtype != torch.float32:
@@ -161,9 +165,13 @@ class NumpyPlan:
         self.blocks = [_numpy(layer, 0.5) for layer in src.blocks]
         self.out = _numpy(src.out)
 
-    def condition(self, tokens: np.ndarray) -> np.ndarray:
+    def condition(self, tokens: np.ndarray, first_layer: tuple | None = None) -> np.ndarray:
+        """``first_layer`` replaces the encoder's first ``(weight, bias)`` (for inputs other
+        than the tokens, e.g. ``folded_inputs``)."""
         h = tokens
-        for weight, bias in self.encoder_layers:
+        for i, (weight, bias) in enumerate(self.encoder_layers):
+            if i == 0 and first_layer is not None:
+                weight, bias = first_layer
             h = _silu_of_half(np.add(h @ weight, bias))
         return h @ self.cond
 

@@ -97,6 +97,20 @@ def test_numpy_backend_is_the_torch_function(model, steps, temperature):
         assert torch.allclose(ours, theirs, atol=1e-5, rtol=1e-5), name
 
 
+def test_numpy_backend_of_fully_shown_windows_is_the_torch_function(model):
+    """A window whose every token is shown (a single env after its first steps) goes through
+    the encoder's first layer with the tokens' arithmetic folded in: the same function."""
+    h, action, _ = _inputs()
+    h.valid[:] = True
+    for row in range(4):
+        one, key = h[row:row + 1], np.array([row], dtype=np.uint64)
+        reference = model.predict(one, action[row:row + 1], RowNoise(key))
+        fast = model.predict(one, action[row:row + 1], RowNoise(key), backend="numpy")
+        for name in ("next_state", "reward", "uncertainty"):
+            assert torch.allclose(getattr(fast, name), getattr(reference, name), atol=1e-5,
+                                  rtol=1e-5), name
+
+
 def test_numpy_backend_follows_weight_updates(model):
     h, action, _ = _inputs()
     before = model.predict(h, action, torch.Generator().manual_seed(0), backend="numpy")
