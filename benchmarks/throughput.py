@@ -19,10 +19,12 @@ after the DyDiff rows and adds its rows.
 
 Usage: ``python benchmarks/throughput.py [--seconds 3] [--precision bfloat16] [--steps 2]
 [--threads 1] [--sizes 64 1024 4096] [--task walker2d --model DIR] [--device cuda]
-[--interfaces numpy tensors] [--peer-python PATH]``. On a GPU, e.g. ``--device cuda --sizes 1024
-16384 65536 --interfaces tensors`` (the matmul reference is then measured on the GPU at the
-widest N). Targets (issue 14): N=1 >= 0.5x the real single env; N=1024 at least the
-peer's rate; on one H100, 5M steps/s with tensors on the device.
+[--interfaces numpy tensors] [--peer-python PATH] [--cpu-time]``; ``--cpu-time`` (with
+``--threads 1``) times with the process's CPU time, for a machine shared with other jobs.
+On a GPU, e.g. ``--device cuda --sizes 1024 16384 65536 --interfaces tensors`` (the matmul
+reference is then measured on the GPU at the widest N). Targets (issue 14): N=1 >= 0.5x the
+real single env; N=1024 at least the peer's rate; on one H100, 5M steps/s with tensors on the
+device.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from __future__ import annotations
 import argparse
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import gymnasium as gym
@@ -38,7 +39,7 @@ import numpy as np
 import torch
 
 import dreamenv  # noqa: F401  (registers the DyDiff envs)
-from _common import calls_per_second, print_table
+from _common import calls_per_second, clock, print_table, use_cpu_time
 from dreamenv.envs import dream_env_id
 from dreamenv.envs.tensor_vector import TensorDreamVectorEnv
 from dreamenv.tasks import TASKS
@@ -52,14 +53,14 @@ class PredictTimer:
         model.predict = self
 
     def __call__(self, *args, **kwargs):
-        start = time.perf_counter()
+        start = clock()
         try:
             out = self.inner(*args, **kwargs)
             if out.next_state.is_cuda:  # kernels are queued: count them done
                 torch.cuda.synchronize(out.next_state.device)
             return out
         finally:
-            self.seconds += time.perf_counter() - start
+            self.seconds += clock() - start
 
     def restore(self) -> None:
         del self.model.predict
@@ -70,14 +71,14 @@ def single_env_rate(env: gym.Env, seconds: float, seed: int = 0) -> float:
     space = env.action_space
     actions = np.random.default_rng(seed).uniform(space.low, space.high,
                                                   (100_000, *space.shape)).astype(np.float32)
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
+    steps, start = 0, clock()
+    while clock() - start < seconds:
         for a in actions[steps % 90_000: steps % 90_000 + 500]:
             _, _, terminated, truncated, _ = env.step(a)
             if terminated or truncated:
                 env.reset()
         steps += 500
-    return steps / (time.perf_counter() - start)
+    return steps / (clock() - start)
 
 
 def vector_env_rate(env: gym.vector.VectorEnv, seconds: float, seed: int = 0) -> float:
@@ -162,7 +163,15 @@ def main() -> None:
     parser.add_argument("--interfaces", nargs="+", default=["numpy", "tensors"],
                         choices=["numpy", "tensors"], help="the vector envs' interfaces to "
                         "measure (tensors: gym.make_vec(..., tensors=True))")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time with the process's CPU time, not the wall clock (a machine "
+                        "shared with other jobs; needs --threads 1 and the CPU)")
     args = parser.parse_args()
+    if args.cpu_time:
+        if args.threads != 1 or args.device or args.peer_python:
+            parser.error("--cpu-time needs --threads 1, the CPU and no --peer-python (CPU "
+                         "time adds up threads and misses the device and other processes)")
+        use_cpu_time()
     if args.threads:
         torch.set_num_threads(args.threads)
     options = {"denoising_steps": args.steps, "precision": args.precision, "model": args.model,
@@ -185,10 +194,10 @@ def main() -> None:
                gym.make_vec(learned_id, num_envs=n, **env_options))
         core = env.unwrapped.core
         timer = PredictTimer(core.model)
-        start = time.perf_counter()
+        start = clock()
         rate = (single_env_rate(env, args.seconds) if n == 1 else
                 vector_env_rate(env, args.seconds))
-        share = timer.seconds / (time.perf_counter() - start)
+        share = timer.seconds / (clock() - start)
         timer.restore()
         steps = core.predict_kwargs.get("steps") or getattr(core.model.cfg, "denoising_steps", 1)
         precision = core.predict_kwargs.get("precision", "float32")
@@ -216,7 +225,8 @@ def main() -> None:
     cfg = getattr(gym.make(learned_id, **options).unwrapped.dynamics, "cfg", None)
     where = (f"{torch.cuda.get_device_name(args.device)}, " if on_gpu else "") + \
         f"torch threads={torch.get_num_threads()}"
-    print_table(rows, f"env steps/s, random actions; {where}, "
+    clock_name = "CPU time" if args.cpu_time else "wall clock"
+    print_table(rows, f"env steps/s ({clock_name}), random actions; {where}, "
                       f"denoising steps={args.steps or getattr(cfg, 'denoising_steps', '-')}, "
                       f"precision={args.precision or 'auto'}; matmul rate here: "
                       f"{peak['float32'] / 1e9:.1f} GFLOP/s float32, "
