@@ -144,6 +144,12 @@ def compare_in(policies: dict[str, object], learned_env: object, real_env: objec
                                            / max(abs(real_ret.mean()), 1e-9)),
             "real_length": float(real_len.mean()), "learned_length": float(dream_len.mean()),
             "state_rmse": {h: _nanmean(err[:, h]) for h in HORIZONS if h <= max_steps},
+            # Per episode: a mean hides a policy that fails in some episodes (a HalfCheetah
+            # that flips onto its back) and the largest |state| per dimension shows what the
+            # learned env never visits.
+            "real_returns": real_ret.tolist(), "learned_returns": dream_ret.tolist(),
+            "real_max_abs_state": np.nanmax(np.abs(real_states), axis=1).tolist(),
+            "learned_max_abs_state": np.nanmax(np.abs(dream_states), axis=1).tolist(),
         }
         if scored:
             per_policy[name]["normalized_score_real"] = known.normalized_score(

@@ -32,6 +32,10 @@ def test_compare_two_tiny_policies(tmp_path):
     for p in report["policies"].values():
         assert np.isfinite([p["real_return"], p["learned_return"]]).all()
         assert p["state_rmse"][1] < 0.5  # one step from the same start state
+        for env in ("real", "learned"):  # per episode: returns and the largest |state|
+            assert np.isclose(np.mean(p[f"{env}_returns"]), p[f"{env}_return"])
+            extremes = np.array(p[f"{env}_max_abs_state"])
+            assert extremes.shape == (2, 11) and (extremes >= 0).all()
     assert set(report["summary"]) >= {"spearman", "regret@1"}
     write_report(report, tmp_path)
     saved = json.loads((tmp_path / "compare.json").read_text())
