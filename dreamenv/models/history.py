@@ -73,17 +73,32 @@ class History:
             ([0.0, 1.0, 3.0], [0.0, 5.0], [[False, True, True]])
         """
         cpu = self.states.device.type == "cpu" if via_numpy is None else via_numpy
+        if cpu:  # NumPy copies overlapping slices correctly; torch needs a clone
+            states, actions, valid = self._numpy_views()
+            states[:, :-1] = states[:, 1:]
+            states[:, -1] = next_state.numpy()
+            if actions.shape[1]:  # a window of no past transitions keeps no actions
+                actions[:, :-1] = actions[:, 1:]
+                actions[:, -1] = action.numpy()
+            valid[:, :-1] = valid[:, 1:]
+            valid[:, -1] = True
+            return
         for buffer, new in ((self.states, next_state), (self.actions, action),
                             (self.valid, True)):
-            if buffer.shape[1] == 0:  # a window of no past transitions keeps no actions
+            if buffer.shape[1] == 0:
                 continue
-            if cpu:  # NumPy copies overlapping slices correctly; torch needs a clone
-                view = buffer.numpy()
-                view[:, :-1] = view[:, 1:]
-                view[:, -1] = new if new is True else new.numpy()
-            else:
-                buffer[:, :-1] = buffer[:, 1:].clone()
-                buffer[:, -1] = new
+            buffer[:, :-1] = buffer[:, 1:].clone()
+            buffer[:, -1] = new
+
+    def _numpy_views(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """NumPy views of the CPU buffers, made once per set of tensors (an env shifts the same
+        window every step; a view costs a microsecond a call)."""
+        tensors = (self.states, self.actions, self.valid)
+        cached = self.__dict__.get("_views")
+        if cached is None or any(a is not b for a, b in zip(cached[0], tensors)):
+            cached = (tensors, tuple(t.numpy() for t in tensors))
+            self.__dict__["_views"] = cached
+        return cached[1]
 
     def tail(self, history_len: int) -> History:
         """The same windows cut to the last ``history_len`` transitions (for a model that sees
