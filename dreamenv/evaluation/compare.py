@@ -47,10 +47,11 @@ def as_policy(policy: object) -> object:
     raise TypeError(f"a policy needs act(obs, rng) or to be callable, got {type(policy)}")
 
 
-def run_matched(env: gym.vector.VectorEnv, policy: object, seed: int, max_steps: int
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def run_matched(env: gym.vector.VectorEnv, policy: object, seed: int, max_steps: int,
+                info_key: str | None = None) -> tuple[np.ndarray, ...]:
     """One episode per row of ``env`` (row ``i`` seeded ``seed + i``): returns ``(K,)``,
-    lengths ``(K,)`` and the visited observations ``(K, T, S)`` (NaN after an episode ends)."""
+    lengths ``(K,)`` and the visited observations ``(K, T, S)`` (NaN after an episode ends);
+    with ``info_key`` (e.g. ``"uncertainty"``), also that info value of every step ``(K, T)``."""
     policy = as_policy(policy)
     rng = np.random.default_rng(seed)
     obs, _ = env.reset(seed=seed)
@@ -58,16 +59,19 @@ def run_matched(env: gym.vector.VectorEnv, policy: object, seed: int, max_steps:
     returns, lengths = np.zeros(k), np.zeros(k, dtype=int)
     states = np.full((k, max_steps + 1, obs.shape[1]), np.nan)
     states[:, 0] = obs
+    infos = np.full((k, max_steps), np.nan)
     alive = np.ones(k, dtype=bool)
     for t in range(max_steps):
-        obs, reward, terminated, truncated, _ = env.step(policy.act(obs, rng))
+        obs, reward, terminated, truncated, info = env.step(policy.act(obs, rng))
         returns += np.where(alive, reward, 0.0)
         lengths += alive
         states[alive, t + 1] = obs[alive]
+        if info_key is not None:
+            infos[alive, t] = np.asarray(info[info_key])[alive]
         alive &= ~(terminated | truncated)
         if not alive.any():
             break
-    return returns, lengths, states
+    return (returns, lengths, states) if info_key is None else (returns, lengths, states, infos)
 
 
 def rank_metrics(real: np.ndarray, learned: np.ndarray) -> dict:

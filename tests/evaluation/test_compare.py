@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
+import dreamenv  # noqa: F401  (registers the DyDiff envs)
 from dreamenv.behaviour import behaviour_policy
-from dreamenv.evaluation.compare import compare_policies, rank_metrics, spearman, write_report
+from dreamenv.evaluation.compare import (compare_policies, rank_metrics, run_matched, spearman,
+                                         write_report)
 
 
 def test_rank_metrics_on_known_values():
@@ -41,6 +44,17 @@ def test_compare_two_tiny_policies(tmp_path):
     saved = json.loads((tmp_path / "compare.json").read_text())
     assert saved["policies"]["zeros"]["real_length"] <= 30
     assert (tmp_path / "compare.png").stat().st_size > 0
+
+
+def test_run_matched_collects_an_info_value_per_step():
+    """``info_key``: the value of every step an episode is alive, NaN after it ends."""
+    env = gym.make_vec("DyDiff-Hopper", num_envs=2, max_episode_steps=15)
+    returns, lengths, _, uncertainty = run_matched(env, lambda obs: np.zeros((len(obs), 3)), 0,
+                                                   20, info_key="uncertainty")
+    assert uncertainty.shape == (2, 20) and (lengths == 15).all()
+    assert (uncertainty[:, :15] >= 0).all() and np.isnan(uncertainty[:, 15:]).all()
+    assert np.array_equal(returns, run_matched(env, lambda obs: np.zeros((len(obs), 3)), 0,
+                                               20)[0])
 
 
 def zero_policy(obs):
