@@ -154,11 +154,11 @@ class RowNoise:
             done, rest = divmod(int(counter - ahead.first_counter), int(stride))
             if rest == 0 and done < len(ahead.block):
                 self.counters += stride
-                return ahead.block[done]
+                return ahead.block[done].copy()  # a reseed to the same key hands it out again
         block = self._box_muller(DRAW_AHEAD, per_row, one_stream=True)
         self._ahead = _DrawnAhead(key, per_row, counter, block)
         self.counters += stride
-        return block[0]
+        return block[0].copy()
 
     def _box_muller(self, rows: int, per_row: int, one_stream: bool = False
                     ) -> torch.Tensor | np.ndarray:
