@@ -46,24 +46,32 @@ from dreamenv.tasks import TASKS
 
 
 class PredictTimer:
-    """Wrap a model's ``predict`` to add up the seconds spent in it."""
+    """Wrap a model's ``predict`` (and ``predict_arrays``, the single env's all-NumPy entry) to
+    add up the seconds spent in them."""
+
+    ENTRIES = ("predict", "predict_arrays")
 
     def __init__(self, model):
-        self.model, self.inner, self.seconds = model, model.predict, 0.0
-        model.predict = self
+        self.model, self.seconds = model, 0.0
+        for name in self.ENTRIES:
+            if hasattr(model, name):
+                setattr(model, name, self._timed(getattr(model, name)))
 
-    def __call__(self, *args, **kwargs):
-        start = clock()
-        try:
-            out = self.inner(*args, **kwargs)
-            if out.next_state.is_cuda:  # kernels are queued: count them done
-                torch.cuda.synchronize(out.next_state.device)
-            return out
-        finally:
-            self.seconds += clock() - start
+    def _timed(self, inner):
+        def timed(*args, **kwargs):
+            start = clock()
+            try:
+                out = inner(*args, **kwargs)
+                if hasattr(out, "next_state") and out.next_state.is_cuda:  # kernels are
+                    torch.cuda.synchronize(out.next_state.device)  # queued: count them done
+                return out
+            finally:
+                self.seconds += clock() - start
+        return timed
 
     def restore(self) -> None:
-        del self.model.predict
+        for name in self.ENTRIES:
+            self.model.__dict__.pop(name, None)
 
 
 def single_env_rate(env: gym.Env, seconds: float, seed: int = 0) -> float:

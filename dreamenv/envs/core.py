@@ -212,33 +212,63 @@ class ImaginedBatch:
         self.x_position[rows] = x_position
         self.noise.reseed(rows, keys)
 
-    @torch.no_grad()
     def step(self, actions: np.ndarray) -> StepBatch:
         """One model step for all rows; ``actions`` ``(N, A)`` already validated and clipped."""
+        if self.in_numpy:
+            return self._step_arrays(np.asarray(actions, dtype=np.float32))
+        return self._step_tensors(actions)
+
+    @property
+    def in_numpy(self) -> bool:
+        """Whether a step runs in NumPy from end to end (a diffusion model sampling on the
+        NumPy backend: few rows on the CPU): no tensor is made, ~0.1 ms less per step."""
+        return (self.predict_kwargs.get("backend") == "numpy"
+                and isinstance(self.model, DiffusionDynamics))
+
+    def _step_arrays(self, action: np.ndarray) -> StepBatch:
+        states, past_actions, valid = self.window.numpy_views()
+        start = time.perf_counter()
+        next_state, reward, uncertainty = self.model.predict_arrays(
+            states, valid, past_actions, action, self.noise, **self.predict_kwargs)
+        ModelClock.seconds += time.perf_counter() - start
+        return self._finish(action, action, next_state, reward, uncertainty)
+
+    @torch.no_grad()
+    def _step_tensors(self, actions: np.ndarray) -> StepBatch:
         action = torch.from_numpy(np.asarray(actions, dtype=np.float32)).to(self.device)
         start = time.perf_counter()
         pred = self.model.predict(self.window, action, self.noise, **self.predict_kwargs)
         ModelClock.seconds += time.perf_counter() - start
-        obs = pred.next_state.cpu().numpy().astype(np.float64)
-        reward = pred.reward.cpu().numpy().astype(np.float64)
+        return self._finish(actions, action, pred.next_state, pred.reward, pred.uncertainty)
+
+    def _finish(self, actions: np.ndarray, action, next_state, reward, uncertainty
+                ) -> StepBatch:
+        """Everything after the model call, for its tensors (any device; ``action`` the
+        window's copy of ``actions``) or NumPy arrays: guard against divergence, clip to the
+        space, shift the window, terminate, infos."""
+        arrays = isinstance(next_state, np.ndarray)
+        obs = (next_state if arrays else next_state.cpu().numpy()).astype(np.float64)
+        reward = (reward if arrays else reward.cpu().numpy()).astype(np.float64)
+        uncertainty = (uncertainty if arrays else uncertainty.cpu().numpy()).astype(np.float64)
         # A sum is finite exactly when every term is (float64 cannot overflow on float32s).
-        diverged = ~np.isfinite(obs.sum(1) + reward)
-        next_state = pred.next_state
-        any_diverged = diverged.any()
+        total = obs.sum(1) + reward
+        all_finite = np.isfinite(total + uncertainty).all()  # one check on the usual path
+        diverged = np.zeros(len(obs), dtype=bool) if all_finite else ~np.isfinite(total)
+        any_diverged = not all_finite and diverged.any()
         if any_diverged:  # never let NaN/inf out: keep the last state and end the row
             obs[diverged] = self.window.current.cpu().numpy()[diverged]
             reward[diverged] = 0.0
+        if not all_finite:
+            uncertainty[~np.isfinite(uncertainty)] = 0.0
         if self.obs_bounds is not None:
             obs = np.clip(obs, *self.obs_bounds)
         if any_diverged or self.obs_bounds is not None:  # the model sees what the env returns
-            next_state = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+            next_state = obs.astype(np.float32) if arrays else torch.as_tensor(
+                obs, dtype=torch.float32, device=self.device)
         self.window.push_(action, next_state)
         if self.hidden_tokens:
             self.window.valid[:, : self.hidden_tokens] = False
         terminated = np.asarray(self.termination(obs), dtype=bool) | diverged
-        uncertainty = pred.uncertainty.cpu().numpy().astype(np.float64)
-        if not np.isfinite(uncertainty).all():
-            uncertainty[~np.isfinite(uncertainty)] = 0.0
         body_info = {}
         if self.body is not None:
             x_velocity = obs[:, self.body.x_velocity_index]

@@ -28,7 +28,7 @@ from dreamenv.models.fastpath import (PRECISIONS, NumpyPlan, SamplingPlan, Stand
                                       weights_version)
 from dreamenv.models.history import History
 from dreamenv.models.interface import Prediction
-from dreamenv.models.noise import Noise, randn
+from dreamenv.models.noise import Noise, RowNoise, randn
 from dreamenv.models.normalizer import Normalizer, StateBounds
 from dreamenv.models.sampler import sample, sample_mixed
 from dreamenv.models.schedule import EDMSchedule, TemporalMix
@@ -195,6 +195,42 @@ class DiffusionDynamics(nn.Module):
         denoiser's first estimate of the mean: a one-sample estimate of the predictive spread
         that costs no extra network call (0 with a single step).
         """
+        steps, level, precision, temperature = self._sampling_options(
+            steps, history_noise, precision, temperature)
+        plan = self.sampling_plan(precision, backend)
+        # One draw for all of this step's noise: context stabilisation noise, then the sampler's
+        # starting noise (one call to a per-row source costs as much as a hundred numbers).
+        noise = plan.array(randn((action.shape[0], history.states[0].numel() + self.state_dim + 1),
+                                 generator, history.states.device))
+        previous = None if self.mix is None else self.previous_target(history)
+        return Prediction(*(plan.tensor(out) for out in self._sample(
+            plan, plan.array(history.states), plan.array(history.valid),
+            plan.array(history.actions), plan.array(action), noise, steps, level, temperature,
+            heun, previous)))
+
+    def predict_arrays(self, states: np.ndarray, valid: np.ndarray, past_actions: np.ndarray,
+                       action: np.ndarray, generator: RowNoise, steps: int | None = None,
+                       history_noise: float | None = None, precision: str | None = None,
+                       temperature: float | None = None, heun: bool = False,
+                       backend: str = "numpy") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`predict` on a NumPy window (``History``'s ``states``, ``valid``, ``actions``
+        as float32 / bool arrays) and a float32 NumPy ``action``, with a CPU ``RowNoise``:
+        ``(next_state, reward, uncertainty)`` as new float32 arrays, the same numbers as
+        ``predict(..., backend="numpy")``. What a single env calls: no tensor is made."""
+        if backend != "numpy" or generator.device is not None:
+            raise ValueError("predict_arrays computes in NumPy on the CPU: backend='numpy' and "
+                             "a CPU RowNoise")
+        steps, level, precision, temperature = self._sampling_options(
+            steps, history_noise, precision, temperature)
+        plan = self.sampling_plan(precision, backend)
+        noise = generator.normals((len(action), states[0].size + self.state_dim + 1))
+        return self._sample(plan, states, valid, past_actions, action, noise, steps, level,
+                            temperature, heun, None)
+
+    def _sampling_options(self, steps: int | None, history_noise: float | None,
+                          precision: str | None, temperature: float | None
+                          ) -> tuple[int, float, str, float]:
+        """``predict``'s options with the config's defaults filled in, checked."""
         steps = self.cfg.denoising_steps if steps is None else steps
         if not 1 <= steps <= 50:
             raise ValueError(f"denoising steps must be in 1..50, got {steps}")
@@ -203,23 +239,23 @@ class DiffusionDynamics(nn.Module):
         temperature = self.cfg.sampling_temperature if temperature is None else temperature
         if not 0.0 <= temperature <= 1.0:
             raise ValueError(f"sampling temperature must be in [0, 1], got {temperature}")
-        plan = self.sampling_plan(precision, backend)
-        b, d = action.shape[0], self.state_dim + 1
-        # One draw for all of this step's noise: context stabilisation noise, then the sampler's
-        # starting noise (one call to a per-row source costs as much as a hundred numbers).
-        noise = plan.array(randn((b, history.states[0].numel() + d), generator,
-                                 history.states.device))
-        states = plan.array(history.states)
+        return steps, level, precision, temperature
+
+    def _sample(self, plan: SamplingPlan | NumpyPlan, states, valid, past_actions, action,
+                noise, steps: int, level: float, temperature: float, heun: bool, previous
+                ) -> tuple:
+        """The sampler on one backend's arrays: ``(next_state, reward, uncertainty)``.
+        ``noise`` ``(B, (L+1) S + D)`` is the context noise then the starting noise;
+        ``previous`` the preceding target (``temporal_mix`` only)."""
+        d = self.state_dim + 1
         # Below the lowest trained level a token is as good as clean: show it at that level.
         ctx_level = max(float(level), self.cfg.context_sigma_min)
-        valid = plan.array(history.valid)
         if plan.xp is np and valid.all():  # a single env after its first steps
-            cond = self._shown_window_condition(plan, states, plan.array(history.actions),
-                                                plan.array(action), ctx_level, noise[:, :-d])
+            cond = self._shown_window_condition(plan, states, past_actions, action, ctx_level,
+                                                noise[:, :-d])
         else:
             cond = plan.condition(self._inference_tokens(
-                plan, states, valid, plan.array(history.actions), plan.array(action),
-                ctx_level, noise[:, :-d]))
+                plan, states, valid, past_actions, action, ctx_level, noise[:, :-d]))
         first_estimate: list = []
 
         def denoise(x, sigma: float):
@@ -238,13 +274,12 @@ class DiffusionDynamics(nn.Module):
             if heun:
                 raise ValueError("Heun steps are not implemented for temporal_mix > 0")
             x, first = sample_mixed(denoise, start_noise, self._sampling_sigmas[steps],
-                                    self.previous_target(history), self.mix)
+                                    previous, self.mix)
         uncertainty = ((x - first) ** 2).sum(-1) ** 0.5
         norms, xp = plan.norms, plan.xp
         out = x * norms.target_std + norms.target_mean
         next_state = xp.maximum(xp.minimum(states[:, -1] + out[:, :-1], norms.high), norms.low)
-        return Prediction(plan.tensor(next_state), plan.tensor(out[:, -1]),
-                          plan.tensor(uncertainty))
+        return next_state, out[:, -1], uncertainty
 
     def sampling_plan(self, precision: str, backend: str = "torch") -> SamplingPlan | NumpyPlan:
         """The networks prepared for sampling in ``precision`` on ``backend`` (rebuilt after a

@@ -61,10 +61,11 @@ class History:
         valid = torch.cat([self.valid[:, 1:], torch.ones_like(self.valid[:, :1])], 1)
         return History(states, actions, valid)
 
-    def push_(self, action: torch.Tensor, next_state: torch.Tensor,
+    def push_(self, action: torch.Tensor | np.ndarray, next_state: torch.Tensor | np.ndarray,
               via_numpy: bool | None = None) -> None:
         """:meth:`push` in place, without new tensors: an env's rolling buffer, shifted every
-        step (CPU windows shift through NumPy views, a microsecond a call).
+        step (CPU windows shift through NumPy views, a microsecond a call; ``action`` and
+        ``next_state`` may then be NumPy arrays).
 
         Examples:
             >>> h = History.start(torch.ones(1, 2), history_len=2, action_dim=1)
@@ -74,12 +75,12 @@ class History:
         """
         cpu = self.states.device.type == "cpu" if via_numpy is None else via_numpy
         if cpu:  # NumPy copies overlapping slices correctly; torch needs a clone
-            states, actions, valid = self._numpy_views()
+            states, actions, valid = self.numpy_views()
             states[:, :-1] = states[:, 1:]
-            states[:, -1] = next_state.numpy()
+            states[:, -1] = _as_numpy(next_state)
             if actions.shape[1]:  # a window of no past transitions keeps no actions
                 actions[:, :-1] = actions[:, 1:]
-                actions[:, -1] = action.numpy()
+                actions[:, -1] = _as_numpy(action)
             valid[:, :-1] = valid[:, 1:]
             valid[:, -1] = True
             return
@@ -90,15 +91,16 @@ class History:
             buffer[:, :-1] = buffer[:, 1:].clone()
             buffer[:, -1] = new
 
-    def _numpy_views(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def numpy_views(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """NumPy views of the CPU buffers, made once per set of tensors (an env shifts the same
         window every step; a view costs a microsecond a call)."""
-        tensors = (self.states, self.actions, self.valid)
         cached = self.__dict__.get("_views")
-        if cached is None or any(a is not b for a, b in zip(cached[0], tensors)):
-            cached = (tensors, tuple(t.numpy() for t in tensors))
+        if (cached is None or cached[0] is not self.states or cached[1] is not self.actions
+                or cached[2] is not self.valid):
+            tensors = (self.states, self.actions, self.valid)
+            cached = (*tensors, tuple(t.numpy() for t in tensors))
             self.__dict__["_views"] = cached
-        return cached[1]
+        return cached[3]
 
     def tail(self, history_len: int) -> History:
         """The same windows cut to the last ``history_len`` transitions (for a model that sees
@@ -150,3 +152,7 @@ def dataset_windows(observations: np.ndarray, actions: np.ndarray, starts: np.nd
     past = np.where(valid[:, :-1, None], actions[idx[:, :-1]], 0.0)
     return History(torch.as_tensor(states, dtype=torch.float32),
                    torch.as_tensor(past, dtype=torch.float32), torch.as_tensor(valid))
+
+
+def _as_numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    return x if isinstance(x, np.ndarray) else x.numpy()

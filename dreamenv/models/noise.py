@@ -138,9 +138,16 @@ class RowNoise:
         them within the call), at a fraction of the ~20 NumPy calls a draw costs."""
         if self.device is not None:
             return self._box_muller(shape[0], _per_row(shape)).reshape(shape)
+        return torch.from_numpy(self.normals(shape))
+
+    def normals(self, shape: tuple[int, ...]) -> np.ndarray:
+        """:meth:`randn` of CPU streams as a NumPy array (the same numbers)."""
+        if self.device is not None:
+            raise ValueError(f"normals() draws NumPy arrays on the CPU; these streams live on "
+                             f"{self.device}: use randn()")
         if len(self.keys) == 1 and shape and shape[0] == 1:
-            return torch.from_numpy(self._drawn_ahead(_per_row(shape)).reshape(shape))
-        return torch.from_numpy(self._box_muller(shape[0], _per_row(shape)).reshape(shape))
+            return self._drawn_ahead(_per_row(shape)).reshape(shape)
+        return self._box_muller(shape[0], _per_row(shape)).reshape(shape)
 
     def _drawn_ahead(self, per_row: int) -> np.ndarray:
         """The next ``per_row`` normals of a one-row CPU stream, from the block drawn ahead

@@ -53,15 +53,18 @@ def test_one_model_call_per_step_for_all_envs():
     venv = gym.make_vec("DyDiff-Hopper", num_envs=16)
     calls = []
     model = venv.dynamics
-    original = model.predict
-    model.predict = lambda history, action, *a, **k: calls.append(len(action)) or original(
+    # 16 rows sample in NumPy (predict_arrays); wider batches through predict: count both.
+    predict, predict_arrays = model.predict, model.predict_arrays
+    model.predict = lambda history, action, *a, **k: calls.append(len(action)) or predict(
         history, action, *a, **k)
+    model.predict_arrays = lambda states, *a, **k: calls.append(len(states)) or predict_arrays(
+        states, *a, **k)
     try:
         venv.reset(seed=0)
         for _ in range(3):
             venv.step(venv.action_space.sample())
     finally:
-        del model.predict
+        del model.predict, model.predict_arrays
     assert calls == [16, 16, 16]
 
 

@@ -111,6 +111,28 @@ def test_numpy_backend_of_fully_shown_windows_is_the_torch_function(model):
                                   rtol=1e-5), name
 
 
+@pytest.mark.parametrize("all_shown", [False, True])
+def test_predict_arrays_is_predict_on_the_numpy_backend(model, all_shown):
+    """The single env's all-NumPy entry gives predict's numbers bit for bit, as new arrays (a
+    later push into the window must not change a result already returned)."""
+    h, action, _ = _inputs()
+    if all_shown:
+        h.valid[:] = True
+    keys = np.arange(B, dtype=np.uint64)
+    reference = model.predict(h, action, RowNoise(keys), steps=3, temperature=0.5,
+                              backend="numpy")
+    states, past_actions, valid = h.numpy_views()
+    out = model.predict_arrays(states, valid, past_actions, action.numpy(), RowNoise(keys),
+                               steps=3, temperature=0.5)
+    for ours, theirs in zip(out, (reference.next_state, reference.reward,
+                                  reference.uncertainty)):
+        assert isinstance(ours, np.ndarray) and np.array_equal(ours, theirs.numpy())
+        assert not np.shares_memory(ours, states)
+    with pytest.raises(ValueError, match="NumPy on the CPU"):
+        model.predict_arrays(states, valid, past_actions, action.numpy(), RowNoise(keys),
+                             backend="torch")
+
+
 def test_numpy_backend_follows_weight_updates(model):
     h, action, _ = _inputs()
     before = model.predict(h, action, torch.Generator().manual_seed(0), backend="numpy")

@@ -33,6 +33,28 @@ def test_rule_matches_the_real_envs_terminations(name):
         assert data["terminals"].any()
 
 
+@pytest.mark.parametrize("name", ["hopper", "walker2d"])
+def test_rule_on_edges_and_tensors_is_gymnasiums_health_check(name):
+    """Open ranges, the state bound, NaN and inf, written out as the real envs' ``is_healthy``,
+    for NumPy arrays and torch tensors alike."""
+    import torch
+
+    body, rule = get_task(name).body, get_task(name).terminated
+    rng = np.random.default_rng(0)
+    obs = rng.normal(0, 1, (400, 11 if name == "hopper" else 17))
+    obs[:, 0] = rng.choice([*body.healthy_z, 1.2, 0.5], 400)
+    obs[:, 1] = rng.choice([*body.healthy_angle, 0.0, 0.9], 400)
+    obs[rng.random(obs.shape) < 0.01] = rng.choice([np.nan, np.inf, -np.inf, 100.0, -100.0])
+    z, angle = obs[:, 0], obs[:, 1]
+    healthy = ((z > body.healthy_z[0]) & (z < body.healthy_z[1]) & (angle > body.healthy_angle[0])
+               & (angle < body.healthy_angle[1]) & np.isfinite(obs).all(1))
+    if name == "hopper":  # Hopper-v5 also bounds every state entry but the height
+        healthy &= (np.abs(obs[:, 1:]) < 100.0).all(1)
+    np.testing.assert_array_equal(rule(obs), ~healthy)
+    np.testing.assert_array_equal(rule(torch.as_tensor(obs, dtype=torch.float32)).numpy(),
+                                  rule(obs.astype(np.float32)))
+
+
 @pytest.mark.parametrize("name", LOCOMOTION)
 def test_a_state_poses_the_real_body_and_reward_terms_match_its_info(name):
     task = get_task(name)
