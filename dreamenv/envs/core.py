@@ -238,6 +238,8 @@ class ImaginedBatch:
         action = torch.from_numpy(np.asarray(actions, dtype=np.float32)).to(self.device)
         start = time.perf_counter()
         pred = self.model.predict(self.window, action, self.noise, **self.predict_kwargs)
+        if self.device.type == "cuda":  # count the kernels, not their launch: _finish's copy
+            torch.cuda.synchronize(self.device)  # to the host would wait for them anyway
         ModelClock.seconds += time.perf_counter() - start
         return self._finish(actions, action, pred.next_state, pred.reward, pred.uncertainty)
 
