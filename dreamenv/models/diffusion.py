@@ -217,9 +217,10 @@ class DiffusionDynamics(nn.Module):
         as float32 / bool arrays) and a float32 NumPy ``action``, with a CPU ``RowNoise``:
         ``(next_state, reward, uncertainty)`` as new float32 arrays, the same numbers as
         ``predict(..., backend="numpy")``. What a single env calls: no tensor is made."""
-        if backend != "numpy" or generator.device is not None:
+        if (backend != "numpy" or not isinstance(generator, RowNoise)
+                or generator.device is not None):
             raise ValueError("predict_arrays computes in NumPy on the CPU: backend='numpy' and "
-                             "a CPU RowNoise")
+                             f"a CPU RowNoise, got {backend!r} and {type(generator).__name__}")
         steps, level, precision, temperature = self._sampling_options(
             steps, history_noise, precision, temperature)
         plan = self.sampling_plan(precision, backend)

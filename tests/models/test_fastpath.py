@@ -128,9 +128,10 @@ def test_predict_arrays_is_predict_on_the_numpy_backend(model, all_shown):
                                   reference.uncertainty)):
         assert isinstance(ours, np.ndarray) and np.array_equal(ours, theirs.numpy())
         assert not np.shares_memory(ours, states)
-    with pytest.raises(ValueError, match="NumPy on the CPU"):
-        model.predict_arrays(states, valid, past_actions, action.numpy(), RowNoise(keys),
-                             backend="torch")
+    for generator, backend in ((RowNoise(keys), "torch"), (torch.Generator(), "numpy")):
+        with pytest.raises(ValueError, match="NumPy on the CPU"):
+            model.predict_arrays(states, valid, past_actions, action.numpy(), generator,
+                                 backend=backend)
 
 
 def test_numpy_backend_follows_weight_updates(model):
