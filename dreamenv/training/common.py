@@ -59,6 +59,13 @@ class TrainConfig:
     """Share of each diffusion batch, from half-way through training, whose history window is
     the EMA model's own rollout instead of the recorded one (the recorded next state stays the
     target): training on the model's own rollouts. 0 is off; CPU only."""
+    teacher: str | None = None
+    """A diffusion checkpoint to distil (step model only): besides the data's loss, the model
+    learns to return what the teacher's denoiser returns along the teacher's sampling path
+    (training/distill.py), so a smaller network can retrace a bigger one's sampler. Train on
+    the teacher's dataset, with its history length and noise schedule."""
+    teacher_weight: float = 1.0
+    """Weight of the teacher's sampler-matching loss against the data's EDM loss."""
     device: str = "cpu"
     """Where the diffusion model trains: ``cpu``, ``cuda`` or ``cuda:N``. The run's identity
     excludes it (a run may resume on another device), but CUDA's random streams differ from
@@ -165,9 +172,13 @@ class RunState:
 
 def _identity(config: dict) -> dict:
     """The part of a run config that defines the run: the thread count and device do not, nor
-    an ``env_id`` left unset (runs from before the option existed resume)."""
-    train = {k: v for k, v in config["train"].items()
-             if k not in ("threads", "device") and not (k == "env_id" and v is None)}
+    an ``env_id`` or ``teacher`` left unset (runs from before those options existed resume)."""
+    train = {k: v for k, v in config["train"].items() if k not in ("threads", "device")}
+    for key in ("env_id", "teacher"):
+        if train.get(key) is None:
+            train.pop(key, None)
+    if "teacher" not in train:
+        train.pop("teacher_weight", None)  # means nothing without a teacher
     return {**config, "train": train}
 
 

@@ -1,4 +1,5 @@
-"""Train the diffusion dynamics model (the step model) with the shared denoiser loop."""
+"""Train the diffusion dynamics model (the step model) with the shared denoiser loop, on the data
+alone or also against a teacher model's sampler (``TrainConfig.teacher``, training/distill.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dreamenv.models.history import History
 from dreamenv.models.termination import LearnedTermination
 from dreamenv.training.common import ModelKind, RunState, TrainConfig, run_config
 from dreamenv.training.data import Batch, TransitionData, with_own_history
+from dreamenv.training.distill import SamplerMatch
 from dreamenv.training.loop import denoiser_loop, device_of
 
 HOLDOUT_ROWS = 4096  # fixed held-out batch: a low-variance, comparable validation loss
@@ -34,9 +36,12 @@ def train_diffusion(train: TrainConfig, model_cfg: DiffusionConfig, data: Transi
     torch.manual_seed(train.seed)
     rng = np.random.default_rng(train.seed)
     rows = data.train_rows
-    norms = fit_normalizers(data.obs[rows], data.next_obs[rows], data.rewards[rows])
     obs_dim, act_dim = data.obs.shape[1], data.actions.shape[1]
     device = device_of(train.device)
+    teacher = (SamplerMatch.from_checkpoint(train.teacher, data.fingerprint, model_cfg, device)
+               if train.teacher else None)
+    norms = (teacher.normalizers() if teacher else
+             fit_normalizers(data.obs[rows], data.next_obs[rows], data.rewards[rows]))
     if not 0.0 <= train.own_history_share <= 1.0:
         raise ValueError(f"own_history_share must be in [0, 1], got {train.own_history_share}")
     if train.own_history_share and device.type != "cpu":
@@ -58,7 +63,11 @@ def train_diffusion(train: TrainConfig, model_cfg: DiffusionConfig, data: Transi
 
     def loss(net: DiffusionDynamics, batch: Batch, generator: torch.Generator | None
              ) -> torch.Tensor:
-        return net.loss(batch.history, batch.action, batch.next_state, batch.reward, generator)
+        data_loss = net.loss(batch.history, batch.action, batch.next_state, batch.reward,
+                             generator)
+        if teacher is None:
+            return data_loss
+        return data_loss + train.teacher_weight * teacher.loss(net, batch, generator)
 
     def export(ema: DiffusionDynamics, training: dict) -> None:
         save_checkpoint(ema, termination, out_dir, env_id, dataset_info, training)

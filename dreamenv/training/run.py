@@ -26,6 +26,8 @@ def train_model(kind: ModelKind, train: TrainConfig,
                 model_cfg: DiffusionConfig | EnsembleConfig | TrajectoryConfig,
                 out_dir: str | Path) -> Path:
     """Train a dynamics model of ``kind`` on ``train.dataset`` into ``out_dir`` (resumable)."""
+    if train.teacher and kind != ModelKind.DIFFUSION:
+        raise ValueError(f"--teacher distils the step model (--model diffusion), not {kind.value}")
     torch.set_num_threads(train.threads)
     dataset, name = load_training_dataset(train.dataset, train.env_id)
     env_id = dataset.metadata["env_id"]  # load_training_dataset made sure it is there

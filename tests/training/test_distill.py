@@ -1,0 +1,97 @@
+"""Distillation (``TrainConfig.teacher``): a student that retraces its teacher's sampler, and the
+checks that refuse a teacher it cannot learn from."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from dreamenv.datasets.dataset import OfflineDataset
+from dreamenv.datasets.hdf5 import save_hdf5
+from dreamenv.models.checkpoint import load_checkpoint
+from dreamenv.models.diffusion import DiffusionConfig
+from dreamenv.models.noise import RowNoise
+from dreamenv.training.common import ModelKind, RunState, TrainConfig, run_config
+from dreamenv.training.data import TransitionData
+from dreamenv.training.run import train_model
+
+TEACHER = DiffusionConfig(hidden=64, encoder_layers=2, denoiser_blocks=2, history_len=2)
+STUDENT = dataclasses.replace(TEACHER, hidden=16, encoder_layers=1, denoiser_blocks=1)
+
+
+def _cfg(data_file: str, steps: int, **kw) -> TrainConfig:
+    return TrainConfig(dataset=data_file, diffusion_steps=steps, eval_every=steps,
+                       checkpoint_every=steps, batch_size=64, threads=1, holdout_fraction=0.2,
+                       **kw)
+
+
+@pytest.fixture(scope="module")
+def teacher(hopper_random, tmp_path_factory) -> tuple[str, str]:
+    """``(data file, teacher checkpoint)``: a small model trained on ``hopper_random``."""
+    root = tmp_path_factory.mktemp("distill")
+    data_file = str(save_hdf5(hopper_random, root / "data.hdf5"))
+    out = train_model(ModelKind.DIFFUSION, _cfg(data_file, 300), TEACHER, root / "teacher")
+    return data_file, str(out)
+
+
+def _gap_to_teacher(student_dir, teacher_dir, data_file) -> float:
+    """RMS distance, in the target's normalised units, between the student's and the teacher's
+    next states from the same windows and the same noise."""
+    from dreamenv.datasets.hdf5 import load_hdf5
+
+    student, _, _ = load_checkpoint(student_dir)
+    teacher, _, _ = load_checkpoint(teacher_dir)
+    data = TransitionData(load_hdf5(data_file), 0.2, 0)
+    batch = data.batch(data.holdout_rows, TEACHER.history_len)
+    outs = [m.predict(batch.history, batch.action, RowNoise(np.arange(len(batch.action))))
+            for m in (student, teacher)]
+    delta = (outs[0].next_state - outs[1].next_state) / teacher.target_norm.std[:-1]
+    return float(delta.pow(2).mean().sqrt())
+
+
+def test_a_distilled_student_retraces_its_teacher_closer_than_one_trained_on_data(
+        teacher, tmp_path):
+    data_file, teacher_dir = teacher
+    alone = train_model(ModelKind.DIFFUSION, _cfg(data_file, 300), STUDENT, tmp_path / "alone")
+    taught = train_model(ModelKind.DIFFUSION, _cfg(data_file, 300, teacher=teacher_dir),
+                         STUDENT, tmp_path / "taught")
+    gap_alone = _gap_to_teacher(alone, teacher_dir, data_file)
+    gap_taught = _gap_to_teacher(taught, teacher_dir, data_file)
+    # Measured: 0.43 against 0.70.
+    assert gap_taught < 0.8 * gap_alone, (gap_taught, gap_alone)
+    _, _, config = load_checkpoint(taught, "Hopper-v5")
+    assert config["training"]["config"]["train"]["teacher"] == teacher_dir
+
+
+def test_a_teacher_of_other_data_or_another_schedule_is_refused(teacher, hopper_random,
+                                                                tmp_path):
+    data_file, teacher_dir = teacher
+    other = OfflineDataset({k: v[:400] for k, v in hopper_random.arrays.items()},
+                           dict(hopper_random.metadata))
+    other_file = str(save_hdf5(other, tmp_path / "other.hdf5"))
+    with pytest.raises(ValueError, match="not on this dataset"):
+        train_model(ModelKind.DIFFUSION, _cfg(other_file, 2, teacher=teacher_dir), STUDENT,
+                    tmp_path / "a")
+    longer = dataclasses.replace(STUDENT, history_len=3, sigma_max=10.0)
+    with pytest.raises(ValueError, match="differs in history_len, sigma_max"):
+        train_model(ModelKind.DIFFUSION, _cfg(data_file, 2, teacher=teacher_dir), longer,
+                    tmp_path / "b")
+    with pytest.raises(ValueError, match="distils the step model"):
+        train_model(ModelKind.ENSEMBLE, _cfg(data_file, 2, teacher=teacher_dir), None,
+                    tmp_path / "c")
+
+
+def test_runs_from_before_the_teacher_option_still_resume(tmp_path):
+    config = run_config(TrainConfig(), ModelKind.DIFFUSION, DiffusionConfig())
+    old = {**config, "train": {k: v for k, v in config["train"].items()
+                               if k not in ("teacher", "teacher_weight")}}
+    (tmp_path / "train_state.json").write_text(__import__("json").dumps(
+        {"step": 1, "log": [], "config": old}))
+    torch.save({}, tmp_path / "train_state.pt")
+    assert RunState(tmp_path, config).load() is not None
+    taught = run_config(TrainConfig(teacher="T"), ModelKind.DIFFUSION, DiffusionConfig())
+    with pytest.raises(ValueError, match="another config"):
+        RunState(tmp_path, taught).load()
