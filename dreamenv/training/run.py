@@ -28,6 +28,8 @@ def train_model(kind: ModelKind, train: TrainConfig,
     """Train a dynamics model of ``kind`` on ``train.dataset`` into ``out_dir`` (resumable)."""
     if train.teacher and kind != ModelKind.DIFFUSION:
         raise ValueError(f"--teacher distils the step model (--model diffusion), not {kind.value}")
+    if train.teacher and not train.teacher_weight > 0:  # also refuses NaN
+        raise ValueError(f"--teacher-weight must be positive, got {train.teacher_weight}")
     torch.set_num_threads(train.threads)
     dataset, name = load_training_dataset(train.dataset, train.env_id)
     env_id = dataset.metadata["env_id"]  # load_training_dataset made sure it is there

@@ -79,6 +79,9 @@ def test_a_teacher_of_other_data_or_another_schedule_is_refused(teacher, hopper_
     with pytest.raises(ValueError, match="differs in history_len, sigma_max"):
         train_model(ModelKind.DIFFUSION, _cfg(data_file, 2, teacher=teacher_dir), longer,
                     tmp_path / "b")
+    with pytest.raises(ValueError, match="teacher-weight must be positive"):
+        train_model(ModelKind.DIFFUSION, _cfg(data_file, 2, teacher=teacher_dir,
+                                              teacher_weight=float("nan")), STUDENT, tmp_path / "d")
     with pytest.raises(ValueError, match="distils the step model"):
         train_model(ModelKind.ENSEMBLE, _cfg(data_file, 2, teacher=teacher_dir), None,
                     tmp_path / "c")
