@@ -4,13 +4,14 @@ checks that refuse a teacher it cannot learn from."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 import torch
 
 from dreamenv.datasets.dataset import OfflineDataset
-from dreamenv.datasets.hdf5 import save_hdf5
+from dreamenv.datasets.hdf5 import load_hdf5, save_hdf5
 from dreamenv.models.checkpoint import load_checkpoint
 from dreamenv.models.diffusion import DiffusionConfig
 from dreamenv.models.noise import RowNoise
@@ -40,8 +41,6 @@ def teacher(hopper_random, tmp_path_factory) -> tuple[str, str]:
 def _gap_to_teacher(student_dir, teacher_dir, data_file) -> float:
     """RMS distance, in the target's normalised units, between the student's and the teacher's
     next states from the same windows and the same noise."""
-    from dreamenv.datasets.hdf5 import load_hdf5
-
     student, _, _ = load_checkpoint(student_dir)
     teacher, _, _ = load_checkpoint(teacher_dir)
     data = TransitionData(load_hdf5(data_file), 0.2, 0)
@@ -91,8 +90,8 @@ def test_runs_from_before_the_teacher_option_still_resume(tmp_path):
     config = run_config(TrainConfig(), ModelKind.DIFFUSION, DiffusionConfig())
     old = {**config, "train": {k: v for k, v in config["train"].items()
                                if k not in ("teacher", "teacher_weight")}}
-    (tmp_path / "train_state.json").write_text(__import__("json").dumps(
-        {"step": 1, "log": [], "config": old}))
+    (tmp_path / "train_state.json").write_text(json.dumps({"step": 1, "log": [],
+                                                           "config": old}))
     torch.save({}, tmp_path / "train_state.pt")
     assert RunState(tmp_path, config).load() is not None
     taught = run_config(TrainConfig(teacher="T"), ModelKind.DIFFUSION, DiffusionConfig())
