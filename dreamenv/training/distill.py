@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from dreamenv.models.checkpoint import load_checkpoint
 from dreamenv.models.diffusion import DiffusionConfig, DiffusionDynamics, NoiseConfig
 from dreamenv.models.noise import randn
 from dreamenv.training.data import Batch
@@ -29,13 +30,12 @@ from dreamenv.training.data import Batch
 class SamplerMatch:
     """The sampler-matching loss of a ``student`` against a frozen ``teacher``."""
 
-    def __init__(self, teacher: DiffusionDynamics, steps: int | None = None):
+    def __init__(self, teacher: DiffusionDynamics):
         if teacher.mix is not None:
             raise ValueError("distilling a temporal_mix teacher is not implemented")
         self.teacher = teacher.eval().requires_grad_(False)
         self.plan = teacher.sampling_plan("float32", "torch")
-        steps = teacher.cfg.denoising_steps if steps is None else steps
-        self.sigmas = teacher.schedule.sampling_sigmas(steps).tolist()
+        self.sigmas = teacher.schedule.sampling_sigmas(teacher.cfg.denoising_steps).tolist()
         # The context as the envs show it: every token at the stabilisation level.
         self.level = max(teacher.cfg.history_noise, teacher.cfg.context_sigma_min)
 
@@ -44,8 +44,6 @@ class SamplerMatch:
                         device: torch.device) -> SamplerMatch:
         """The teacher checkpoint at ``path``, checked against the student's data (its
         ``fingerprint``) and config; one-line ``ValueError`` otherwise."""
-        from dreamenv.models.checkpoint import load_checkpoint
-
         teacher, _, config = load_checkpoint(path)
         if config["kind"] != "diffusion":
             raise ValueError(f"{path}: a {config['kind']} model; the teacher must be a "
