@@ -19,7 +19,8 @@ after the DyDiff rows and adds its rows.
 
 Usage: ``python benchmarks/throughput.py [--seconds 3] [--precision bfloat16] [--steps 2]
 [--threads 1] [--sizes 64 1024 4096] [--task walker2d --model DIR] [--device cuda]
-[--interfaces numpy tensors] [--peer-python PATH] [--cpu-time]``; ``--cpu-time`` (with
+[--interfaces numpy tensors] [--peer-python PATH] [--cpu-time] [--rounds 5]``; ``--rounds``
+alternates the single envs with the real one and reports medians; ``--cpu-time`` (with
 ``--threads 1``) times with the process's CPU time, for a machine shared with other jobs.
 On a GPU, e.g. ``--device cuda --sizes 1024 16384 65536 --interfaces tensors`` (the matmul
 reference is then measured on the GPU at the widest N). Targets (issue 14): N=1 >= 0.5x the
@@ -171,6 +172,10 @@ def main() -> None:
     parser.add_argument("--interfaces", nargs="+", default=["numpy", "tensors"],
                         choices=["numpy", "tensors"], help="the vector envs' interfaces to "
                         "measure (tensors: gym.make_vec(..., tensors=True))")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure the real and the learned single env alternately this "
+                        "many times (--seconds each) and report medians: this machine's speed "
+                        "drifts by 10-20%% between measurements a few seconds apart")
     parser.add_argument("--cpu-time", action="store_true",
                         help="time with the process's CPU time, not the wall clock (a machine "
                         "shared with other jobs; needs --threads 1 and the CPU)")
@@ -184,8 +189,11 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     options = {"denoising_steps": args.steps, "precision": args.precision, "model": args.model,
                "device": args.device}
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     real_id, learned_id = TASKS[args.task].env_id, dream_env_id(args.task)
-    real = single_env_rate(gym.make(real_id), args.seconds)
+    real_env = gym.make(real_id)
+    real = single_env_rate(real_env, args.seconds)
     rows = [{"env": f"{real_id} (real)", "N": 1, "steps/s": real, "x real": 1.0, "model %": "-",
              "roofline %": "-"}]
     real_vec = gym.make_vec(real_id, num_envs=64, vectorization_mode="sync")
@@ -202,15 +210,21 @@ def main() -> None:
                gym.make_vec(learned_id, num_envs=n, **env_options))
         core = env.unwrapped.core
         timer = PredictTimer(core.model)
-        start = clock()
-        rate = (single_env_rate(env, args.seconds) if n == 1 else
-                vector_env_rate(env, args.seconds))
-        share = timer.seconds / (clock() - start)
+        rates, ratios, elapsed = [], [], 0.0
+        for _ in range(args.rounds if n == 1 else 1):  # single envs: alternate with the real
+            reference = real if n > 1 or args.rounds == 1 else single_env_rate(real_env,
+                                                                               args.seconds)
+            start = clock()
+            rates.append(single_env_rate(env, args.seconds) if n == 1 else
+                         vector_env_rate(env, args.seconds))
+            elapsed += clock() - start
+            ratios.append(rates[-1] / reference)
+        rate, share = float(np.median(rates)), timer.seconds / elapsed
         timer.restore()
         steps = core.predict_kwargs.get("steps") or getattr(core.model.cfg, "denoising_steps", 1)
         precision = core.predict_kwargs.get("precision", "float32")
         flops = matmul_flops_per_row(core.model, steps) * rate
-        return {"env": label, "N": n, "steps/s": rate, "x real": rate / real,
+        return {"env": label, "N": n, "steps/s": rate, "x real": float(np.median(ratios)),
                 "model %": 100 * share, "roofline %": 100 * flops / peak[precision]}
 
     rows.append(measure(learned_id, 1, **options))
@@ -234,6 +248,9 @@ def main() -> None:
     where = (f"{torch.cuda.get_device_name(args.device)}, " if on_gpu else "") + \
         f"torch threads={torch.get_num_threads()}"
     clock_name = "CPU time" if args.cpu_time else "wall clock"
+    if args.rounds > 1:
+        clock_name += (f"; single envs: medians of {args.rounds} rounds alternating with the "
+                       f"real env")
     print_table(rows, f"env steps/s ({clock_name}), random actions; {where}, "
                       f"denoising steps={args.steps or getattr(cfg, 'denoising_steps', '-')}, "
                       f"precision={args.precision or 'auto'}; matmul rate here: "

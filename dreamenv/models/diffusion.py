@@ -251,9 +251,9 @@ class DiffusionDynamics(nn.Module):
         d = self.state_dim + 1
         # Below the lowest trained level a token is as good as clean: show it at that level.
         ctx_level = max(float(level), self.cfg.context_sigma_min)
-        if plan.xp is np and valid.all():  # a single env after its first steps
-            cond = self._shown_window_condition(plan, states, past_actions, action, ctx_level,
-                                                noise[:, :-d])
+        if plan.xp is np and (len(valid) == 1 or valid.all()):  # a single env, or all shown
+            cond = self._folded_window_condition(plan, states, valid[0], past_actions, action,
+                                                 ctx_level, noise[:, :-d])
         else:
             cond = plan.condition(self._inference_tokens(
                 plan, states, valid, past_actions, action, ctx_level, noise[:, :-d]))
@@ -305,36 +305,45 @@ class DiffusionDynamics(nn.Module):
             self._plans[(precision, backend)] = cached
         return cached[1]
 
-    def _shown_window_condition(self, plan: NumpyPlan, states: np.ndarray,
-                                past_actions: np.ndarray, action: np.ndarray, level: float,
-                                noise: np.ndarray) -> np.ndarray:
-        """``plan.condition`` of ``_inference_tokens`` for windows whose every token is shown:
-        the tokens are an affine function of the raw states and the noise then, so their
-        normalisation, ``c_in`` and noise features are folded into the encoder's first layer
-        (once per level) and the input is one concatenation instead of ten array ops."""
-        if level not in plan.folded_inputs:
-            plan.folded_inputs[level] = self._folded_first_layer(plan, level)
+    def _folded_window_condition(self, plan: NumpyPlan, states: np.ndarray, shown: np.ndarray,
+                                 past_actions: np.ndarray, action: np.ndarray, level: float,
+                                 noise: np.ndarray) -> np.ndarray:
+        """``plan.condition`` of ``_inference_tokens`` for windows that all show the tokens
+        ``shown`` ``(L+1,)``: the tokens are an affine function of the raw states and the noise
+        then, so their normalisation, masking, ``c_in`` and noise features are folded into the
+        encoder's first layer (once per level and mask: an episode's first steps have their
+        own) and the input is one concatenation instead of ten array ops."""
+        key = (level, shown.tobytes())
+        if key not in plan.folded_inputs:
+            plan.folded_inputs[key] = self._folded_first_layer(plan, level, shown)
         b = len(states)
         inputs = np.concatenate([states.reshape(b, -1), noise, past_actions.reshape(b, -1),
                                  action], 1)
-        return plan.condition(inputs, plan.folded_inputs[level])
+        return plan.condition(inputs, plan.folded_inputs[key])
 
-    def _folded_first_layer(self, plan: NumpyPlan, level: float) -> tuple[np.ndarray, ...]:
+    def _folded_first_layer(self, plan: NumpyPlan, level: float, shown: np.ndarray
+                            ) -> tuple[np.ndarray, ...]:
         """The encoder's first layer over ``[states (L+1)*S, noise (L+1)*S, past actions,
         action]``: a shown token is ``c_in ((s - mean) / std + level n)`` beside the feature of
-        ``level``, so ``W tokens + b = W_s' s + W_n' n + W_a a + b'``."""
+        ``level``, a masked one zeros beside the feature of ``sigma_max`` (its past action
+        zeroed too), so ``W tokens + b = W_s' s + W_n' n + W_a a + b'``."""
         weight, bias = (w.astype(np.float64) for w in plan.encoder_layers[0])
         tokens, size = self.history_len + 1, self.state_dim
+        shown = np.asarray(shown, dtype=np.float64)
         per_token = weight[: tokens * (size + 1)].reshape(tokens, size + 1, -1)
-        state_rows = per_token[:, :size]  # (L+1, S, H)
+        state_rows = per_token[:, :size] * shown[:, None, None]  # (L+1, S, H), masked: 0
         mean, std = (np.asarray(v, np.float64) for v in (plan.norms.state_mean,
                                                           plan.norms.state_std))
         c_in = (level**2 + self.encoder.sigma_data**2) ** -0.5
+        action_rows = weight[tokens * (size + 1):].copy()
+        action_dim = self.action_dim
+        action_rows[: self.history_len * action_dim] *= np.repeat(shown[:-1], action_dim)[:, None]
+        features = np.where(shown > 0, _feature(level), _feature(self.schedule.sigma_max))
         folded = np.concatenate([(state_rows * (c_in / std)[:, None]).reshape(tokens * size, -1),
                                  (state_rows * (level * c_in)).reshape(tokens * size, -1),
-                                 weight[tokens * (size + 1):]])
+                                 action_rows])
         shift = (np.einsum("ksh,s->h", state_rows, -mean * c_in / std)
-                 + per_token[:, size].sum(0) * _feature(level))
+                 + np.einsum("kh,k->h", per_token[:, size], features))
         return folded.astype(np.float32), (bias + shift).astype(np.float32)
 
     def _inference_tokens(self, plan: SamplingPlan | NumpyPlan, states, valid, past_actions,

@@ -150,10 +150,10 @@ class NumpyPlan:
     blocks: list = field(init=False)
     out: tuple = field(init=False)
     levels: dict[float, Level] = field(init=False, default_factory=dict)
-    folded_inputs: dict[float, tuple[np.ndarray, np.ndarray]] = field(init=False,
+    folded_inputs: dict[tuple, tuple[np.ndarray, np.ndarray]] = field(init=False,
                                                                     default_factory=dict)
-    """Per context level, the encoder's first layer with the input tokens' arithmetic folded
-    in (filled by the model, which knows the token layout)."""
+    """Per context level and token mask, the encoder's first layer with the input tokens'
+    arithmetic folded in (filled by the model, which knows the token layout)."""
 
     def __post_init__(self) -> None:
         if self.source.dtype != torch.float32:
@@ -168,6 +168,8 @@ class NumpyPlan:
     def condition(self, tokens: np.ndarray, first_layer: tuple | None = None) -> np.ndarray:
         """``first_layer`` replaces the encoder's first ``(weight, bias)`` (for inputs other
         than the tokens, e.g. ``folded_inputs``)."""
+        if tokens.ndim == 2 and len(tokens) == 1:  # one row: vector-matrix products,
+            return self.condition(tokens[0], first_layer)[None]  # ~half a 1-row matmul's cost
         h = tokens
         for i, (weight, bias) in enumerate(self.encoder_layers):
             if i == 0 and first_layer is not None:
@@ -176,6 +178,8 @@ class NumpyPlan:
         return h @ self.cond
 
     def denoise(self, x: np.ndarray, sigma: float, cond: np.ndarray) -> np.ndarray:
+        if x.ndim == 2 and len(x) == 1:  # one row: vector-matrix products, as in condition
+            return self.denoise(x[0], sigma, cond[0])[None]
         level = self.levels.get(sigma) or self._level(sigma)
         h = _silu_of_half(np.add(x @ level.w_in, cond + level.bias))
         for weight, bias in self.blocks:

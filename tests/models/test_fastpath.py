@@ -97,11 +97,14 @@ def test_numpy_backend_is_the_torch_function(model, steps, temperature):
         assert torch.allclose(ours, theirs, atol=1e-5, rtol=1e-5), name
 
 
-def test_numpy_backend_of_fully_shown_windows_is_the_torch_function(model):
-    """A window whose every token is shown (a single env after its first steps) goes through
-    the encoder's first layer with the tokens' arithmetic folded in: the same function."""
+@pytest.mark.parametrize("shown_from", [0, 2, L])
+def test_numpy_backend_of_single_windows_is_the_torch_function(model, shown_from):
+    """A single env's window (every token shown, or an episode's first steps, whose oldest
+    tokens are masked) goes through the encoder's first layer with the tokens' arithmetic and
+    mask folded in: the same function."""
     h, action, _ = _inputs()
     h.valid[:] = True
+    h.valid[:, :shown_from] = False
     for row in range(4):
         one, key = h[row:row + 1], np.array([row], dtype=np.uint64)
         reference = model.predict(one, action[row:row + 1], RowNoise(key))
