@@ -255,7 +255,7 @@ class DiffusionDynamics(nn.Module):
             cond = self._folded_window_condition(plan, states, valid[0], past_actions, action,
                                                  ctx_level, noise[:, :-d])
         else:
-            cond = plan.condition(self._inference_tokens(
+            cond = plan.condition(self.inference_tokens(
                 plan, states, valid, past_actions, action, ctx_level, noise[:, :-d]))
         first_estimate: list = []
 
@@ -308,7 +308,7 @@ class DiffusionDynamics(nn.Module):
     def _folded_window_condition(self, plan: NumpyPlan, states: np.ndarray, shown: np.ndarray,
                                  past_actions: np.ndarray, action: np.ndarray, level: float,
                                  noise: np.ndarray) -> np.ndarray:
-        """``plan.condition`` of ``_inference_tokens`` for windows that all show the tokens
+        """``plan.condition`` of ``inference_tokens`` for windows that all show the tokens
         ``shown`` ``(L+1,)``: the tokens are an affine function of the raw states and the noise
         then, so their normalisation, masking, ``c_in`` and noise features are folded into the
         encoder's first layer (once per level and mask: an episode's first steps have their
@@ -346,8 +346,8 @@ class DiffusionDynamics(nn.Module):
                  + np.einsum("kh,k->h", per_token[:, size], features))
         return folded.astype(np.float32), (bias + shift).astype(np.float32)
 
-    def _inference_tokens(self, plan: SamplingPlan | NumpyPlan, states, valid, past_actions,
-                          action, level: float, noise):
+    def inference_tokens(self, plan: SamplingPlan | NumpyPlan, states, valid, past_actions,
+                         action, level: float, noise):
         """``context_tokens`` for one context level (every shown token at ``level``), with the
         level's scalings as constants: the same input in half the ops. Arrays are the plan's
         (torch tensors or NumPy arrays)."""

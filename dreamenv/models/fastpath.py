@@ -21,6 +21,7 @@ Both compute the same function as the training-path ``forward`` (checked to floa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 from types import ModuleType
 
 import numpy as np
@@ -224,7 +225,11 @@ def _silu_of_half(y: np.ndarray) -> np.ndarray:
     return y
 
 
-def weights_version(params: list[torch.Tensor]) -> tuple:
+def weights_version(params: list[torch.Tensor]) -> int:
     """Changes whenever one of ``params`` is updated in place (optimiser steps and
-    ``load_state_dict`` both are): cheap enough to check on every env step."""
-    return tuple(p._version for p in params)
+    ``load_state_dict`` both are): cheap enough to check on every env step. A sum, as each
+    tensor's version counter only ever grows."""
+    return sum(map(_VERSION, params))
+
+
+_VERSION = attrgetter("_version")

@@ -75,9 +75,9 @@ class SamplerMatch:
         d = student.state_dim + 1
         noise = randn((len(action), history.states[0].numel() + d), generator,
                       history.states.device)
-        tokens = self.teacher._inference_tokens(self.plan, history.states, history.valid,
-                                                history.actions, action, self.level,
-                                                noise[:, :-d])
+        tokens = self.teacher.inference_tokens(self.plan, history.states, history.valid,
+                                               history.actions, action, self.level,
+                                               noise[:, :-d])
         with torch.no_grad():
             teacher_cond = self.plan.condition(tokens)
         student_cond = student.denoiser.condition(student.encoder.net(tokens))

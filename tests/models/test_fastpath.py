@@ -53,7 +53,7 @@ def test_inference_tokens_match_the_training_tokens(model):
                                torch.Generator().manual_seed(3))
     noise = torch.randn(B, (L + 1) * S, generator=torch.Generator().manual_seed(3))
     plan = model.sampling_plan("float32")
-    fast = model._inference_tokens(plan, h.states, h.valid, h.actions, action, level, noise)
+    fast = model.inference_tokens(plan, h.states, h.valid, h.actions, action, level, noise)
     assert torch.allclose(fast, reference, atol=1e-6)
 
 
