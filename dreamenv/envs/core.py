@@ -199,9 +199,11 @@ class ImaginedBatch:
                    keys: np.ndarray, past: History | None = None) -> None:
         """Start ``rows`` at ``obs`` ``(k, S)``; ``past`` (batch ``k``) is a recorded window
         ending in ``obs``, otherwise the episode starts with no history."""
-        if past is None and self.device.type == "cpu":  # History.start, through NumPy views
-            states, actions, valid = self.window.numpy_views()  # (a reset every ~20 steps
-            states[rows] = 0.0  # of a random policy: torch ops would cost a tenth of a step)
+        if past is None and self.device.type == "cpu":
+            # History.start through NumPy views: a random Hopper policy resets every ~23
+            # steps, and the torch ops below cost ~0.1 ms more a reset.
+            states, actions, valid = self.window.numpy_views()
+            states[rows] = 0.0
             states[rows, -1] = obs
             actions[rows] = 0.0
             valid[rows] = False

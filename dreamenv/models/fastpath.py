@@ -225,11 +225,11 @@ def _silu_of_half(y: np.ndarray) -> np.ndarray:
     return y
 
 
+_VERSION = attrgetter("_version")
+
+
 def weights_version(params: list[torch.Tensor]) -> int:
     """Changes whenever one of ``params`` is updated in place (optimiser steps and
     ``load_state_dict`` both are): cheap enough to check on every env step. A sum, as each
     tensor's version counter only ever grows."""
     return sum(map(_VERSION, params))
-
-
-_VERSION = attrgetter("_version")
