@@ -9,6 +9,12 @@ should return what the teacher's returns. Given the same noise, the student's sa
 where the teacher's does. The data's own EDM loss stays in the sum, so the student is still a
 diffusion model of the data at every level, not only on the teacher's path.
 
+A student may also take fewer sampling steps than its teacher (issue 14's lever of fewer network
+calls a step), as in progressive distillation (Salimans and Ho 2022): when the teacher's step
+count is a multiple ``k`` of the student's, the student's levels are every ``k``-th of the
+teacher's, and at each of them the student's target is the denoiser output whose one Euler step
+lands where the teacher's ``k`` steps land. With ``k = 1`` that is the teacher's own output.
+
 The student shares the teacher's history length, noise schedule and normalisers (it reads the
 same context tokens) and must be trained on the teacher's dataset (checked by fingerprint).
 """
@@ -59,6 +65,10 @@ class SamplerMatch:
         if differ:
             raise ValueError(f"{path}: the student must share the teacher's history and noise "
                              f"schedule; it differs in {', '.join(differ)}")
+        steps = (teacher.cfg.denoising_steps, student.denoising_steps)
+        if steps[0] % steps[1]:
+            raise ValueError(f"{path}: the teacher samples in {steps[0]} steps; a student's "
+                             f"steps must divide that, got {steps[1]}")
         return cls(teacher.to(device))
 
     def normalizers(self) -> tuple:
@@ -69,8 +79,9 @@ class SamplerMatch:
 
     def loss(self, student: DiffusionDynamics, batch: Batch,
              generator: torch.Generator | None = None) -> torch.Tensor:
-        """EDM-weighted squared difference of the two denoisers at each level of the teacher's
-        sampling path from the same noise, averaged over the levels."""
+        """EDM-weighted squared difference, averaged over the student's sampling levels, between
+        the student's denoiser and the output that makes its Euler step land on the teacher's
+        sampling path from the same noise."""
         history, action = batch.history, batch.action
         d = student.state_dim + 1
         noise = randn((len(action), history.states[0].numel() + d), generator,
@@ -81,14 +92,19 @@ class SamplerMatch:
         with torch.no_grad():
             teacher_cond = self.plan.condition(tokens)
         student_cond = student.denoiser.condition(student.encoder.net(tokens))
+        stride = (len(self.sigmas) - 1) // student.cfg.denoising_steps
         x = noise[:, -d:] * self.sigmas[0]
         total = x.new_zeros(())
-        for sigma, sigma_next in zip(self.sigmas[:-1], self.sigmas[1:]):
+        for first in range(0, len(self.sigmas) - 1, stride):
+            start, sigma, sigma_end = x, self.sigmas[first], self.sigmas[first + stride]
             with torch.no_grad():
-                target = self.plan.denoise(x, sigma, teacher_cond)
+                for s, s_next in zip(self.sigmas[first:first + stride],
+                                     self.sigmas[first + 1:first + stride + 1]):
+                    x = x + (s_next - s) * (x - self.plan.denoise(x, s, teacher_cond)) / s
+                # The Euler step start -> x from sigma to sigma_end, solved for its denoiser.
+                target = start - sigma * (x - start) / (sigma_end - sigma)
             levels = x.new_full((len(x),), sigma)
-            guess = student.denoiser(x, levels, student_cond)
+            guess = student.denoiser(start, levels, student_cond)
             total = total + student.schedule.loss_weight(levels[:1])[0] * (
                 (guess - target) ** 2).mean()
-            x = x + (sigma_next - sigma) * (x - target) / sigma  # the teacher's Euler step
-        return total / (len(self.sigmas) - 1)
+        return total / student.cfg.denoising_steps

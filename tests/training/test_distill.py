@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 
 import numpy as np
 import pytest
@@ -15,12 +16,15 @@ from dreamenv.datasets.hdf5 import load_hdf5, save_hdf5
 from dreamenv.models.checkpoint import load_checkpoint
 from dreamenv.models.diffusion import DiffusionConfig
 from dreamenv.models.noise import RowNoise
+from dreamenv.models.sampler import sample
 from dreamenv.training.common import ModelKind, RunState, TrainConfig, run_config
 from dreamenv.training.data import TransitionData
+from dreamenv.training.distill import SamplerMatch
 from dreamenv.training.run import train_model
 
 TEACHER = DiffusionConfig(hidden=64, encoder_layers=2, denoiser_blocks=2, history_len=2)
 STUDENT = dataclasses.replace(TEACHER, hidden=16, encoder_layers=1, denoiser_blocks=1)
+ONE_STEP = dataclasses.replace(STUDENT, denoising_steps=1)
 
 
 def _cfg(data_file: str, steps: int, **kw) -> TrainConfig:
@@ -65,6 +69,55 @@ def test_a_distilled_student_retraces_its_teacher_closer_than_one_trained_on_dat
     assert config["training"]["config"]["train"]["teacher"] == teacher_dir
 
 
+def test_a_one_step_student_lands_where_its_teachers_two_steps_land(teacher, tmp_path):
+    data_file, teacher_dir = teacher
+    assert TEACHER.denoising_steps == 2
+    alone = train_model(ModelKind.DIFFUSION, _cfg(data_file, 300), ONE_STEP, tmp_path / "alone")
+    taught = train_model(ModelKind.DIFFUSION, _cfg(data_file, 300, teacher=teacher_dir),
+                         ONE_STEP, tmp_path / "taught")
+    gap_alone = _gap_to_teacher(alone, teacher_dir, data_file)
+    gap_taught = _gap_to_teacher(taught, teacher_dir, data_file)
+    assert gap_taught < 0.8 * gap_alone, (gap_taught, gap_alone)
+
+
+class _RetracingDenoiser:
+    """A stand-in student denoiser of ``steps`` sampling steps that returns exactly what its
+    Euler step needs to land on the teacher's sampling path: with one step, the teacher's
+    whole sample from the noise in ``x``; with the teacher's steps, the teacher's denoiser."""
+
+    def __init__(self, match: SamplerMatch, steps: int):
+        self.plan, self.steps = match.plan, steps
+        self.sigmas = match.sigmas
+
+    def condition(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.plan.condition(tokens)
+
+    def __call__(self, x: torch.Tensor, levels: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        if self.steps == 1:
+            return sample(lambda y, sigma: self.plan.denoise(y, sigma, cond),
+                          x / self.sigmas[0], self.sigmas)
+        return self.plan.denoise(x, float(levels[0]), cond)
+
+
+def _retracing_student(match: SamplerMatch, steps: int) -> types.SimpleNamespace:
+    teacher = match.teacher
+    return types.SimpleNamespace(state_dim=teacher.state_dim, schedule=teacher.schedule,
+                                 cfg=types.SimpleNamespace(denoising_steps=steps),
+                                 encoder=types.SimpleNamespace(net=lambda tokens: tokens),
+                                 denoiser=_RetracingDenoiser(match, steps))
+
+
+@pytest.mark.parametrize("steps", [1, 2])
+def test_the_sampler_matching_target_is_where_the_teachers_steps_land(teacher, steps):
+    data_file, teacher_dir = teacher
+    model, _, _ = load_checkpoint(teacher_dir)
+    match = SamplerMatch(model)
+    data = TransitionData(load_hdf5(data_file), 0.2, 0)
+    batch = data.batch(data.holdout_rows[:64], TEACHER.history_len)
+    loss = match.loss(_retracing_student(match, steps), batch, torch.Generator().manual_seed(0))
+    assert float(loss) < 1e-8, float(loss)
+
+
 def test_a_teacher_of_other_data_or_another_schedule_is_refused(teacher, hopper_random,
                                                                 tmp_path):
     data_file, teacher_dir = teacher
@@ -78,6 +131,9 @@ def test_a_teacher_of_other_data_or_another_schedule_is_refused(teacher, hopper_
     with pytest.raises(ValueError, match="differs in history_len, sigma_max"):
         train_model(ModelKind.DIFFUSION, _cfg(data_file, 2, teacher=teacher_dir), longer,
                     tmp_path / "b")
+    with pytest.raises(ValueError, match="steps must divide that, got 3"):
+        train_model(ModelKind.DIFFUSION, _cfg(data_file, 2, teacher=teacher_dir),
+                    dataclasses.replace(STUDENT, denoising_steps=3), tmp_path / "e")
     with pytest.raises(ValueError, match="teacher-weight must be positive"):
         train_model(ModelKind.DIFFUSION, _cfg(data_file, 2, teacher=teacher_dir,
                                               teacher_weight=float("nan")), STUDENT, tmp_path / "d")
