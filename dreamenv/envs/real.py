@@ -48,13 +48,40 @@ class RealBody:
         self.z_origin = float(init_qpos[1]) if task.body is not None else 0.0
         fps = self.env.metadata.get("render_fps") or round(1 / self.dt)
         self.render_fps = int(fps)
+        # The reset drawn without the simulator, only if it is the env's own number for number
+        # (and leaves the generator where the env's leaves it).
+        self._draws_reset = task.body is not None and hasattr(self.env, "_reset_noise_scale") \
+            and all(_same_draws(self._drawn_reset, self._simulator_reset, seed)
+                    for seed in (0, 1))
 
     def reset_state(self, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-        """The real env's own reset with ``rng``: ``(obs (S,) float64, x position)``."""
+        """The real env's own reset with ``rng``: ``(obs (S,) float64, x position)``.
+
+        For a locomotion body the reset's arithmetic is done here with the same draws from
+        ``rng``: the same numbers in a third of the time of the simulator's reset, which a
+        vector env of random policies calls for some 4% of its rows every step."""
+        if self._draws_reset:
+            return self._drawn_reset(rng)
+        return self._simulator_reset(rng)
+
+    def _simulator_reset(self, rng: np.random.Generator) -> tuple[np.ndarray, float]:
         self.env.np_random = rng
         obs, _ = self.env.reset()
         x = float(self.env.data.qpos[0]) if self.task.body is not None else 0.0
         return np.asarray(obs, dtype=np.float64), x
+
+    def _drawn_reset(self, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+        """Gymnasium's locomotion reset: ``qpos = init_qpos + U(-c, c)``, ``qvel = init_qvel +
+        U(-c, c)`` (or ``c N(0, 1)``), observed as ``qpos[1:]`` and the clipped ``qvel``."""
+        env, body, scale = self.env, self.task.body, self.env._reset_noise_scale
+        qpos = env.init_qpos + rng.uniform(low=-scale, high=scale, size=env.model.nq)
+        if body.normal_reset_velocity:
+            qvel = env.init_qvel + scale * rng.standard_normal(env.model.nv)
+        else:
+            qvel = env.init_qvel + rng.uniform(low=-scale, high=scale, size=env.model.nv)
+        if body.velocity_clip is not None:
+            qvel = np.minimum(np.maximum(qvel, -body.velocity_clip), body.velocity_clip)
+        return np.concatenate([qpos[1:], qvel]), float(qpos[0])
 
     def render(self, obs: np.ndarray, x_position: float) -> np.ndarray | None:
         """Draw the state ``obs`` at ``x_position`` with the real model's renderer."""
@@ -63,3 +90,12 @@ class RealBody:
 
     def close(self) -> None:
         self.env.close()
+
+
+def _same_draws(draw_a, draw_b, seed: int) -> bool:
+    """Whether two reset functions give the same start from ``seed`` and leave the generator
+    in the same state."""
+    rngs = np.random.default_rng(seed), np.random.default_rng(seed)
+    (obs_a, x_a), (obs_b, x_b) = draw_a(rngs[0]), draw_b(rngs[1])
+    return (np.array_equal(obs_a, obs_b) and x_a == x_b
+            and rngs[0].integers(2**62) == rngs[1].integers(2**62))

@@ -96,16 +96,16 @@ class SamplingPlan:
     def condition(self, tokens: torch.Tensor) -> torch.Tensor:
         """Context tokens ``(B, W)`` (``ContextEncoder.tokens``) -> ``(B, H)`` first-layer term."""
         h = tokens.to(self.dtype)
-        for weight, bias in self.encoder_layers:
-            h = F.silu(torch.addmm(bias, h, weight))
+        for weight, bias in self.encoder_layers:  # in place: at 1024 rows half a SiLU's cost
+            h = F.silu(torch.addmm(bias, h, weight), inplace=True)  # is its new tensor
         return h @ self.cond
 
     def denoise(self, x: torch.Tensor, sigma: float, cond: torch.Tensor) -> torch.Tensor:
         """The denoiser at one float level: ``(B, D)`` float32 in and out."""
         level = self.levels.get(sigma) or self._level(sigma)
-        h = F.silu(torch.addmm(cond + level.bias, x.to(self.dtype), level.w_in))
+        h = F.silu(torch.addmm(cond + level.bias, x.to(self.dtype), level.w_in), inplace=True)
         for weight, bias in self.blocks:
-            h = h + F.silu(torch.addmm(bias, h, weight))
+            h += F.silu(torch.addmm(bias, h, weight), inplace=True)
         out = torch.addmm(self.out[1], h, self.out[0]).float()
         return torch.add(out * level.c_out, x, alpha=level.c_skip)
 
