@@ -15,12 +15,15 @@ observations, actions and rewards as torch tensors on ``--device``, nothing copi
 
 The peer: ``--peer-python PEER_VENV/bin/python`` runs ``../shared/peer/mbrl_speed.py`` (mbrl-lib
 pins gymnasium 0.26, so it lives in its own virtual environment; see that folder's README) right
-after the DyDiff rows and adds its rows.
+after the NumPy vector env nearest its N = 1029 (1024 by default) and adds its rows; ``x peer``
+is that vector env's rate over the peer's at 1029. With ``--rounds R`` the two alternate R times
+and the table has medians (of the rates, and of the rounds' ratios for ``x peer``).
 
 Usage: ``python benchmarks/throughput.py [--seconds 3] [--precision bfloat16] [--steps 2]
 [--threads 1] [--sizes 64 1024 4096] [--task walker2d --model DIR] [--device cuda]
 [--interfaces numpy tensors] [--peer-python PATH] [--cpu-time] [--rounds 5]``; ``--rounds``
-alternates the single envs with the real one and reports medians; ``--cpu-time`` (with
+alternates the single envs with the real one (and the vector env with the peer) and reports
+medians; ``--cpu-time`` (with
 ``--threads 1``) times with the process's CPU time, for a machine shared with other jobs.
 On a GPU, e.g. ``--device cuda --sizes 1024 16384 65536 --interfaces tensors`` (the matmul
 reference is then measured on the GPU at the widest N). Targets (issue 14): N=1 >= 0.5x the
@@ -52,8 +55,8 @@ class PredictTimer:
 
     ENTRIES = ("predict", "predict_arrays")
 
-    def __init__(self, model):
-        self.model, self.seconds = model, 0.0
+    def __init__(self, model, seconds: float = 0.0):
+        self.model, self.seconds = model, seconds
         for name in self.ENTRIES:
             if hasattr(model, name):
                 setattr(model, name, self._timed(getattr(model, name)))
@@ -139,16 +142,17 @@ def machine_flops(dtype: torch.dtype, seconds: float, device: str | None = None,
     return calls_per_second(product, [None], seconds) * 2 * rows * 256 * 256
 
 
-def peer_rows(python: str, real: float) -> list[dict]:
-    """mbrl-lib's ModelEnv rows, from the peer script run in its own interpreter."""
+PEER_N = 1029
+"""The peer script's widest batch (7 members x 147 rows), the one the vector env is paired with."""
+
+
+def peer_rates(python: str) -> dict[int, float]:
+    """mbrl-lib's ModelEnv steps/s by batch size, from the peer script run in its own
+    interpreter."""
     script = Path(__file__).resolve().parents[1].parent / "shared" / "peer" / "mbrl_speed.py"
     out = subprocess.run([python, str(script)], capture_output=True, text=True, check=True)
-    rows = []
-    for n, rate in re.findall(r"N=\s*(\d+):\s*([\d.]+) steps/s", out.stdout):
-        rows.append({"env": "mbrl-lib ModelEnv, ensemble (peer)", "N": int(n),
-                     "steps/s": float(rate), "x real": float(rate) / real, "model %": "-",
-                     "roofline %": "-"})
-    return rows
+    return {int(n): float(rate)
+            for n, rate in re.findall(r"N=\s*(\d+):\s*([\d.]+) steps/s", out.stdout)}
 
 
 def main() -> None:
@@ -174,8 +178,10 @@ def main() -> None:
                         "measure (tensors: gym.make_vec(..., tensors=True))")
     parser.add_argument("--rounds", type=int, default=1,
                         help="measure the real and the learned single env alternately this "
-                        "many times (--seconds each) and report medians: this machine's speed "
-                        "drifts by 10-20%% between measurements a few seconds apart")
+                        "many times (--seconds each) and report medians, and likewise the peer "
+                        "and the NumPy vector env nearest its N (x peer: the median of the "
+                        "rounds' ratios): this machine's speed drifts by 10-20%% between "
+                        "measurements a few seconds apart")
     parser.add_argument("--cpu-time", action="store_true",
                         help="time with the process's CPU time, not the wall clock (a machine "
                         "shared with other jobs; needs --threads 1 and the CPU)")
@@ -194,24 +200,29 @@ def main() -> None:
     real_id, learned_id = TASKS[args.task].env_id, dream_env_id(args.task)
     real_env = gym.make(real_id)
     real = single_env_rate(real_env, args.seconds)
-    rows = [{"env": f"{real_id} (real)", "N": 1, "steps/s": real, "x real": 1.0, "model %": "-",
-             "roofline %": "-"}]
+    rows = [{"env": f"{real_id} (real)", "N": 1, "steps/s": real, "x real": 1.0, "x peer": "-",
+             "model %": "-", "roofline %": "-"}]
     real_vec = gym.make_vec(real_id, num_envs=64, vectorization_mode="sync")
     rate = vector_env_rate(real_vec, args.seconds)
     rows.append({"env": f"{real_id} SyncVectorEnv (real)", "N": 64, "steps/s": rate,
-                 "x real": rate / real, "model %": "-", "roofline %": "-"})
+                 "x real": rate / real, "x peer": "-", "model %": "-", "roofline %": "-"})
     on_gpu = torch.device(args.device or "cpu").type == "cuda"
     peak = {name: machine_flops(dtype, args.seconds, args.device,
                                 max(args.sizes) if on_gpu else 1024)
             for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16))}
 
-    def measure(label: str, n: int, **env_options) -> dict:
+    peer_rounds: list[dict[int, float]] = []  # the peer's steps/s by N, once per round
+    # The peer alternates with the NumPy vector env nearest its own N = 1029, round by round.
+    paired = min(args.sizes, key=lambda n: abs(n - PEER_N)) if args.peer_python else None
+
+    def measure(label: str, n: int, with_peer: bool = False, **env_options) -> dict:
         env = (gym.make(learned_id, **env_options) if n == 1 else
                gym.make_vec(learned_id, num_envs=n, **env_options))
         core = env.unwrapped.core
         timer = PredictTimer(core.model)
-        rates, ratios, elapsed = [], [], 0.0
-        for _ in range(args.rounds if n == 1 else 1):  # single envs: alternate with the real
+        rates, ratios, against_peer, elapsed = [], [], [], 0.0
+        # Single envs alternate with the real one, the paired vector env with the peer.
+        for _ in range(args.rounds if n == 1 or with_peer else 1):
             reference = real if n > 1 or args.rounds == 1 else single_env_rate(real_env,
                                                                                args.seconds)
             start = clock()
@@ -219,17 +230,23 @@ def main() -> None:
                          vector_env_rate(env, args.seconds))
             elapsed += clock() - start
             ratios.append(rates[-1] / reference)
+            if with_peer:
+                timer.restore()  # the peer's own process: nothing of ours is timed meanwhile
+                peer_rounds.append(peer_rates(args.peer_python))
+                against_peer.append(rates[-1] / peer_rounds[-1][PEER_N])
+                timer = PredictTimer(core.model, timer.seconds)
         rate, share = float(np.median(rates)), timer.seconds / elapsed
         timer.restore()
         steps = core.predict_kwargs.get("steps") or getattr(core.model.cfg, "denoising_steps", 1)
         precision = core.predict_kwargs.get("precision", "float32")
         flops = matmul_flops_per_row(core.model, steps) * rate
         return {"env": label, "N": n, "steps/s": rate, "x real": float(np.median(ratios)),
+                "x peer": float(np.median(against_peer)) if against_peer else "-",
                 "model %": 100 * share, "roofline %": 100 * flops / peak[precision]}
 
     rows.append(measure(learned_id, 1, **options))
     for n in args.sizes if "numpy" in args.interfaces else []:
-        rows.append(measure(f"{learned_id} make_vec", n, **options))
+        rows.append(measure(f"{learned_id} make_vec", n, with_peer=n == paired, **options))
     for n in args.sizes if "tensors" in args.interfaces else []:  # interface on the device
         rows.append(measure(f"{learned_id} make_vec, tensors", n, tensors=True, **options))
     if not args.no_ensemble:  # MBPO's 7x 4x200 ensemble in the same env: the usual choice
@@ -243,14 +260,20 @@ def main() -> None:
             label = f"{learned_id}{'' if n == 1 else ' make_vec'}, MBPO ensemble"
             rows.append(measure(label, n, model=ensemble, device=args.device))
     if args.peer_python:
-        rows.extend(peer_rows(args.peer_python, real))
+        if not peer_rounds:  # no NumPy vector env to pair it with: run it once
+            peer_rounds.append(peer_rates(args.peer_python))
+        for n in peer_rounds[0]:
+            rate = float(np.median([r[n] for r in peer_rounds]))
+            rows.append({"env": "mbrl-lib ModelEnv, ensemble (peer)", "N": n, "steps/s": rate,
+                         "x real": rate / real, "x peer": "-", "model %": "-",
+                         "roofline %": "-"})
     cfg = getattr(gym.make(learned_id, **options).unwrapped.dynamics, "cfg", None)
     where = (f"{torch.cuda.get_device_name(args.device)}, " if on_gpu else "") + \
         f"torch threads={torch.get_num_threads()}"
     clock_name = "CPU time" if args.cpu_time else "wall clock"
     if args.rounds > 1:
         clock_name += (f"; single envs: medians of {args.rounds} rounds alternating with the "
-                       f"real env")
+                       f"real env" + (f", N={paired} with the peer" if paired else ""))
     print_table(rows, f"env steps/s ({clock_name}), random actions; {where}, "
                       f"denoising steps={args.steps or getattr(cfg, 'denoising_steps', '-')}, "
                       f"precision={args.precision or 'auto'}; matmul rate here: "
