@@ -55,29 +55,20 @@ def _gap_to_teacher(student_dir, teacher_dir, data_file) -> float:
     return float(delta.pow(2).mean().sqrt())
 
 
+@pytest.mark.parametrize("student", [STUDENT, ONE_STEP], ids=["two steps", "one step"])
 def test_a_distilled_student_retraces_its_teacher_closer_than_one_trained_on_data(
-        teacher, tmp_path):
+        teacher, student, tmp_path):
+    """With its teacher's two steps, or with one step landing where those two land."""
     data_file, teacher_dir = teacher
-    alone = train_model(ModelKind.DIFFUSION, _cfg(data_file, 300), STUDENT, tmp_path / "alone")
+    alone = train_model(ModelKind.DIFFUSION, _cfg(data_file, 300), student, tmp_path / "alone")
     taught = train_model(ModelKind.DIFFUSION, _cfg(data_file, 300, teacher=teacher_dir),
-                         STUDENT, tmp_path / "taught")
+                         student, tmp_path / "taught")
     gap_alone = _gap_to_teacher(alone, teacher_dir, data_file)
     gap_taught = _gap_to_teacher(taught, teacher_dir, data_file)
-    # Measured: 0.43 against 0.70.
+    # Measured: 0.43 against 0.70 (two steps), 0.37 against 0.66 (one step).
     assert gap_taught < 0.8 * gap_alone, (gap_taught, gap_alone)
     _, _, config = load_checkpoint(taught, "Hopper-v5")
     assert config["training"]["config"]["train"]["teacher"] == teacher_dir
-
-
-def test_a_one_step_student_lands_where_its_teachers_two_steps_land(teacher, tmp_path):
-    data_file, teacher_dir = teacher
-    assert TEACHER.denoising_steps == 2
-    alone = train_model(ModelKind.DIFFUSION, _cfg(data_file, 300), ONE_STEP, tmp_path / "alone")
-    taught = train_model(ModelKind.DIFFUSION, _cfg(data_file, 300, teacher=teacher_dir),
-                         ONE_STEP, tmp_path / "taught")
-    gap_alone = _gap_to_teacher(alone, teacher_dir, data_file)
-    gap_taught = _gap_to_teacher(taught, teacher_dir, data_file)
-    assert gap_taught < 0.8 * gap_alone, (gap_taught, gap_alone)
 
 
 class _RetracingDenoiser:
