@@ -58,7 +58,7 @@ class RealBody:
         """The real env's own reset with ``rng``: ``(obs (S,) float64, x position)``.
 
         For a locomotion body the reset's arithmetic is done here with the same draws from
-        ``rng``: the same numbers in a third of the time of the simulator's reset, which a
+        ``rng``: the same numbers in a fifth of the time of the simulator's reset, which a
         vector env of random policies calls for some 4% of its rows every step."""
         if self._draws_reset:
             return self._drawn_reset(rng)

@@ -96,8 +96,8 @@ class SamplingPlan:
     def condition(self, tokens: torch.Tensor) -> torch.Tensor:
         """Context tokens ``(B, W)`` (``ContextEncoder.tokens``) -> ``(B, H)`` first-layer term."""
         h = tokens.to(self.dtype)
-        for weight, bias in self.encoder_layers:  # in place: at 1024 rows half a SiLU's cost
-            h = F.silu(torch.addmm(bias, h, weight), inplace=True)  # is its new tensor
+        for weight, bias in self.encoder_layers:  # SiLU in place: at 1024 rows a new
+            h = F.silu(torch.addmm(bias, h, weight), inplace=True)  # tensor costs as much
         return h @ self.cond
 
     def denoise(self, x: torch.Tensor, sigma: float, cond: torch.Tensor) -> torch.Tensor:
