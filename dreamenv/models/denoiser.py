@@ -20,6 +20,15 @@ from torch import nn
 from dreamenv.models.schedule import EDMSchedule
 
 MIN_LOG_SIGMA = math.log(1e-4)
+ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU}
+"""The networks' nonlinearity by name: SiLU (the default), or ReLU, about ten times cheaper per
+element on a CPU, where at 128 wide a SiLU costs a third of the product before it."""
+
+
+def activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+    return ACTIVATIONS[name]()
 
 
 def noise_feature(sigma: torch.Tensor) -> torch.Tensor:
@@ -37,12 +46,12 @@ class ContextEncoder(nn.Module):
     """
 
     def __init__(self, history_len: int, state_dim: int, action_dim: int, hidden: int,
-                 layers: int, sigma_data: float = 1.0):
+                 layers: int, sigma_data: float = 1.0, act: str = "silu"):
         super().__init__()
         width = (history_len + 1) * (state_dim + 1) + (history_len + 1) * action_dim
         mods: list[nn.Module] = []
         for _ in range(layers):
-            mods += [nn.Linear(width, hidden), nn.SiLU()]
+            mods += [nn.Linear(width, hidden), activation(act)]
             width = hidden
         self.net = nn.Sequential(*mods)
         self.sigma_data = sigma_data
@@ -63,7 +72,7 @@ class Denoiser(nn.Module):
     """EDM-preconditioned denoiser ``D(x; sigma, cond) = c_skip x + c_out F(c_in x, c_noise)``."""
 
     def __init__(self, target_dim: int, hidden: int, blocks: int, schedule: EDMSchedule,
-                 fourier_dim: int = 16):
+                 fourier_dim: int = 16, act: str = "silu"):
         super().__init__()
         self.schedule = schedule
         self.in_x = nn.Linear(target_dim, hidden)
@@ -72,7 +81,7 @@ class Denoiser(nn.Module):
         self.in_noise = nn.Linear(fourier_dim, hidden)
         self.blocks = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(blocks))
         self.out = nn.Linear(hidden, target_dim)
-        self.act = nn.SiLU()
+        self.act = activation(act)
 
     def condition(self, context: torch.Tensor) -> torch.Tensor:
         """The context's share of the first layer, ``(B, H)``: computed once per env step."""

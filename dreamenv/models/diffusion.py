@@ -74,6 +74,9 @@ class DiffusionConfig(NoiseConfig):
     """Layers of the context encoder (run once per env step)."""
     denoiser_blocks: int = 3
     """Residual blocks of the denoiser (run once per denoising step): kept small for speed."""
+    activation: str = "silu"
+    """The encoder's and the denoiser's nonlinearity, ``silu`` or ``relu`` (cheaper on a CPU;
+    models/denoiser.py)."""
     denoising_steps: int = 2
     """Default sampling steps (Euler). Measured on the shipped model (benchmarks/
     model_accuracy.py): 1 step doubles the long-horizon error, 2-3 are best, 5-10 add sampling
@@ -121,8 +124,9 @@ class DiffusionDynamics(nn.Module):
         self.target_norm = target_norm or Normalizer.empty(state_dim + 1)
         self.state_bounds = state_bounds or StateBounds.empty(state_dim)
         self.encoder = ContextEncoder(cfg.history_len, state_dim, action_dim, cfg.hidden,
-                                      cfg.encoder_layers)
-        self.denoiser = Denoiser(state_dim + 1, cfg.hidden, cfg.denoiser_blocks, self.schedule)
+                                      cfg.encoder_layers, act=cfg.activation)
+        self.denoiser = Denoiser(state_dim + 1, cfg.hidden, cfg.denoiser_blocks, self.schedule,
+                                 act=cfg.activation)
         self._sampling_sigmas: dict[int, list[float]] = {}
         self._plans: dict[str, tuple[tuple, SamplingPlan]] = {}
 

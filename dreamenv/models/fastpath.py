@@ -84,8 +84,11 @@ class SamplingPlan:
     blocks: list = field(init=False)
     out: tuple = field(init=False)
     levels: dict[float, Level] = field(init=False, default_factory=dict)
+    relu: bool = field(init=False)
+    """ReLU networks (else SiLU)."""
 
     def __post_init__(self) -> None:
+        self.relu = isinstance(self.denoiser.act, nn.ReLU)
         with torch.no_grad():
             self.encoder_layers = [_prepared(m, self.dtype) for m in self.encoder.net
                                    if isinstance(m, nn.Linear)]
@@ -96,18 +99,23 @@ class SamplingPlan:
     def condition(self, tokens: torch.Tensor) -> torch.Tensor:
         """Context tokens ``(B, W)`` (``ContextEncoder.tokens``) -> ``(B, H)`` first-layer term."""
         h = tokens.to(self.dtype)
-        for weight, bias in self.encoder_layers:  # SiLU in place: at 1024 rows a new
-            h = F.silu(torch.addmm(bias, h, weight), inplace=True)  # tensor costs as much
+        for weight, bias in self.encoder_layers:
+            h = self._act(torch.addmm(bias, h, weight))
         return h @ self.cond
 
     def denoise(self, x: torch.Tensor, sigma: float, cond: torch.Tensor) -> torch.Tensor:
         """The denoiser at one float level: ``(B, D)`` float32 in and out."""
         level = self.levels.get(sigma) or self._level(sigma)
-        h = F.silu(torch.addmm(cond + level.bias, x.to(self.dtype), level.w_in), inplace=True)
+        h = self._act(torch.addmm(cond + level.bias, x.to(self.dtype), level.w_in))
         for weight, bias in self.blocks:
-            h += F.silu(torch.addmm(bias, h, weight), inplace=True)
+            h += self._act(torch.addmm(bias, h, weight))
         out = torch.addmm(self.out[1], h, self.out[0]).float()
         return torch.add(out * level.c_out, x, alpha=level.c_skip)
+
+    def _act(self, z: torch.Tensor) -> torch.Tensor:
+        """The activation, in place on a new pre-activation ``z`` (at 1024 rows allocating its
+        result would cost as much as a SiLU)."""
+        return z.relu_() if self.relu else F.silu(z, inplace=True)
 
     def _level(self, sigma: float) -> Level:
         den = self.denoiser
@@ -139,9 +147,10 @@ class NumpyPlan:
     """A float32 :class:`SamplingPlan` in NumPy (CPU only): the same ``condition`` and
     ``denoise``, cheaper per call at small batches.
 
-    Every layer that feeds a SiLU keeps half its weight and bias, so it computes ``y = z / 2``
-    of the pre-activation ``z``, and ``silu(z) = y (1 + tanh y)`` costs three NumPy calls
-    (halving is exact in floating point)."""
+    In a SiLU network every layer that feeds a SiLU keeps half its weight and bias, so it
+    computes ``y = z / 2`` of the pre-activation ``z``, and ``silu(z) = y (1 + tanh y)`` costs
+    three NumPy calls (halving is exact in floating point). A ReLU network keeps its weights
+    and takes one call, ``max(z, 0)``."""
 
     source: SamplingPlan
     xp: ModuleType = field(init=False, default=np)
@@ -153,6 +162,8 @@ class NumpyPlan:
     levels: dict[float, Level] = field(init=False, default_factory=dict)
     folded_inputs: dict[tuple, tuple[np.ndarray, np.ndarray]] = field(init=False,
                                                                     default_factory=dict)
+    scale: float = field(init=False)
+    activation: object = field(init=False)
     """Per context level and token mask, the encoder's first layer with the input tokens'
     arithmetic folded in (filled by the model, which knows the token layout)."""
 
@@ -161,9 +172,11 @@ class NumpyPlan:
             raise ValueError(f"the NumPy plan is float32, not {self.source.dtype}")
         src = self.source
         self.norms = src.norms.numpy()
-        self.encoder_layers = [_numpy(layer, 0.5) for layer in src.encoder_layers]
-        self.cond = src.cond.numpy() * np.float32(0.5)  # feeds the denoiser's first SiLU
-        self.blocks = [_numpy(layer, 0.5) for layer in src.blocks]
+        self.scale = 1.0 if src.relu else 0.5  # of the layers that feed an activation
+        self.activation = _relu if src.relu else _silu_of_half
+        self.encoder_layers = [_numpy(layer, self.scale) for layer in src.encoder_layers]
+        self.cond = src.cond.numpy() * np.float32(self.scale)  # feeds an activation too
+        self.blocks = [_numpy(layer, self.scale) for layer in src.blocks]
         self.out = _numpy(src.out)
 
     def condition(self, tokens: np.ndarray, first_layer: tuple | None = None) -> np.ndarray:
@@ -175,16 +188,16 @@ class NumpyPlan:
         for i, (weight, bias) in enumerate(self.encoder_layers):
             if i == 0 and first_layer is not None:
                 weight, bias = first_layer
-            h = _silu_of_half(np.add(h @ weight, bias))
+            h = self.activation(np.add(h @ weight, bias))
         return h @ self.cond
 
     def denoise(self, x: np.ndarray, sigma: float, cond: np.ndarray) -> np.ndarray:
         if x.ndim == 2 and len(x) == 1:  # one row: vector-matrix products, as in condition
             return self.denoise(x[0], sigma, cond[0])[None]
         level = self.levels.get(sigma) or self._level(sigma)
-        h = _silu_of_half(np.add(x @ level.w_in, cond + level.bias))
+        h = self.activation(np.add(x @ level.w_in, cond + level.bias))
         for weight, bias in self.blocks:
-            h += _silu_of_half(np.add(h @ weight, bias))
+            h += self.activation(np.add(h @ weight, bias))
         out = np.add(h @ self.out[0], self.out[1])
         out *= np.float32(level.c_out)
         out += np.float32(level.c_skip) * x
@@ -192,9 +205,9 @@ class NumpyPlan:
 
     def _level(self, sigma: float) -> Level:
         level = self.source.levels.get(sigma) or self.source._level(sigma)
-        half = np.float32(0.5)
-        self.levels[sigma] = Level(level.c_skip, level.c_out, level.w_in.numpy() * half,
-                                   level.bias.numpy() * half)
+        scale = np.float32(self.scale)
+        self.levels[sigma] = Level(level.c_skip, level.c_out, level.w_in.numpy() * scale,
+                                   level.bias.numpy() * scale)
         return self.levels[sigma]
 
     @staticmethod
@@ -223,6 +236,11 @@ def _silu_of_half(y: np.ndarray) -> np.ndarray:
     t += np.float32(1.0)
     y *= t
     return y
+
+
+def _relu(z: np.ndarray) -> np.ndarray:
+    """``max(z, 0)``, in place."""
+    return np.maximum(z, np.float32(0.0), out=z)
 
 
 _VERSION = attrgetter("_version")

@@ -172,14 +172,18 @@ class RunState:
 
 def _identity(config: dict) -> dict:
     """The part of a run config that defines the run: the thread count and device do not, nor
-    an ``env_id`` or ``teacher`` left unset (runs from before those options existed resume)."""
+    an ``env_id`` or ``teacher`` left unset, nor the default ``silu`` activation (runs from
+    before those options existed resume)."""
     train = {k: v for k, v in config["train"].items() if k not in ("threads", "device")}
     for key in ("env_id", "teacher"):
         if train.get(key) is None:
             train.pop(key, None)
     if "teacher" not in train:
         train.pop("teacher_weight", None)  # means nothing without a teacher
-    return {**config, "train": train}
+    model = dict(config.get("model") or {})
+    if model.get("activation") == "silu":
+        model.pop("activation")
+    return {**config, "train": train, "model": model}
 
 
 def run_config(train: TrainConfig, kind: ModelKind, model_cfg: object) -> dict:

@@ -13,10 +13,11 @@ from dreamenv.models.noise import RowNoise
 S, A, L, B = 11, 3, 4, 16
 
 
-@pytest.fixture
-def model():
+@pytest.fixture(params=["silu", "relu"])
+def model(request):
     torch.manual_seed(0)
-    m = DiffusionDynamics(DiffusionConfig(history_len=L, hidden=64), S, A)
+    m = DiffusionDynamics(DiffusionConfig(history_len=L, hidden=64, activation=request.param),
+                          S, A)
     for p in m.parameters():  # move off the init so every term matters
         p.data += 0.05 * torch.randn_like(p)
     return m
@@ -80,6 +81,11 @@ def test_unknown_precision(model):
     h, action, _ = _inputs()
     with pytest.raises(ValueError, match="precision"):
         model.predict(h, action, precision="float16")
+
+
+def test_unknown_activation():
+    with pytest.raises(ValueError, match="activation must be one of"):
+        DiffusionDynamics(DiffusionConfig(hidden=8, activation="gelu"), S, A)
 
 
 @pytest.mark.parametrize("steps, temperature", [(2, 1.0), (1, 1.0), (3, 0.5)])

@@ -133,14 +133,17 @@ def test_a_teacher_of_other_data_or_another_schedule_is_refused(teacher, hopper_
                     tmp_path / "c")
 
 
-def test_runs_from_before_the_teacher_option_still_resume(tmp_path):
+def test_runs_from_before_the_teacher_and_activation_options_still_resume(tmp_path):
     config = run_config(TrainConfig(), ModelKind.DIFFUSION, DiffusionConfig())
     old = {**config, "train": {k: v for k, v in config["train"].items()
-                               if k not in ("teacher", "teacher_weight")}}
+                               if k not in ("teacher", "teacher_weight")},
+           "model": {k: v for k, v in config["model"].items() if k != "activation"}}
     (tmp_path / "train_state.json").write_text(json.dumps({"step": 1, "log": [],
                                                            "config": old}))
     torch.save({}, tmp_path / "train_state.pt")
     assert RunState(tmp_path, config).load() is not None
     taught = run_config(TrainConfig(teacher="T"), ModelKind.DIFFUSION, DiffusionConfig())
-    with pytest.raises(ValueError, match="another config"):
-        RunState(tmp_path, taught).load()
+    relu = run_config(TrainConfig(), ModelKind.DIFFUSION, DiffusionConfig(activation="relu"))
+    for other in (taught, relu):
+        with pytest.raises(ValueError, match="another config"):
+            RunState(tmp_path, other).load()
