@@ -162,17 +162,18 @@ class NumpyPlan:
     levels: dict[float, Level] = field(init=False, default_factory=dict)
     folded_inputs: dict[tuple, tuple[np.ndarray, np.ndarray]] = field(init=False,
                                                                     default_factory=dict)
-    scale: float = field(init=False)
-    activation: object = field(init=False)
     """Per context level and token mask, the encoder's first layer with the input tokens'
     arithmetic folded in (filled by the model, which knows the token layout)."""
+    scale: float = field(init=False)
+    """What the layers that feed an activation are scaled by: 1/2 for SiLU, 1 for ReLU."""
+    activation: object = field(init=False)
 
     def __post_init__(self) -> None:
         if self.source.dtype != torch.float32:
             raise ValueError(f"the NumPy plan is float32, not {self.source.dtype}")
         src = self.source
         self.norms = src.norms.numpy()
-        self.scale = 1.0 if src.relu else 0.5  # of the layers that feed an activation
+        self.scale = 1.0 if src.relu else 0.5
         self.activation = _relu if src.relu else _silu_of_half
         self.encoder_layers = [_numpy(layer, self.scale) for layer in src.encoder_layers]
         self.cond = src.cond.numpy() * np.float32(self.scale)  # feeds an activation too
