@@ -55,8 +55,8 @@ class PredictTimer:
 
     ENTRIES = ("predict", "predict_arrays")
 
-    def __init__(self, model, seconds: float = 0.0):
-        self.model, self.seconds = model, seconds
+    def __init__(self, model):
+        self.model, self.seconds = model, 0.0
         for name in self.ENTRIES:
             if hasattr(model, name):
                 setattr(model, name, self._timed(getattr(model, name)))
@@ -230,11 +230,9 @@ def main() -> None:
                          vector_env_rate(env, args.seconds))
             elapsed += clock() - start
             ratios.append(rates[-1] / reference)
-            if with_peer:
-                timer.restore()  # the peer's own process: nothing of ours is timed meanwhile
+            if with_peer:  # its own process: nothing of ours runs (or is timed) meanwhile
                 peer_rounds.append(peer_rates(args.peer_python))
                 against_peer.append(rates[-1] / peer_rounds[-1][PEER_N])
-                timer = PredictTimer(core.model, timer.seconds)
         rate, share = float(np.median(rates)), timer.seconds / elapsed
         timer.restore()
         steps = core.predict_kwargs.get("steps") or getattr(core.model.cfg, "denoising_steps", 1)
