@@ -4,7 +4,8 @@ DyDiff-Hopper), evaluate it in the real env.
 ``dreamenv imagine --algo SAC --out DIR`` runs RLlib iterations until the time budget is spent.
 Every iteration reports the imagined return (training episodes in the learned env) and the real
 return (``eval_episodes`` deterministic episodes in the real env, e.g. Hopper-v5, which the agent
-never trains on), the imagined steps per second and the shares of its time spent in the model,
+never trains on: the same starts every iteration, all episodes stepped together), the imagined
+steps per second and the shares of its time spent in the model,
 the learner and the real-env evaluation (:mod:`dreamenv.integrations.timing`).
 ``DIR`` gets ``checkpoint/`` (RLlib, replaced atomically each iteration, so an interrupted run
 resumes from it), ``report.json``, ``returns.png`` and, at the end, the seed-matched comparison of
@@ -18,10 +19,10 @@ PPO networks and batch shape); ``ImagineConfig.for_task`` and the command line a
 the options given explicitly.
 
 ``--agent-conf 3x1`` trains MaMuJoCo's factorised body instead (for Hopper one agent per joint,
-per-agent or shared policies; :mod:`dreamenv.integrations.rllib_multiagent`), evaluated in the
-real MaMuJoCo env every iteration; the run directory, report, plot and resume are the same. Its
-final comparison runs the team as one joint policy in the learned and the real single-agent env,
-of which the multi-agent envs are exact index maps (tested seed for seed).
+per-agent or shared policies; :mod:`dreamenv.integrations.rllib_multiagent`); the run directory,
+report, plot and resume are the same. Its real-env evaluation and final comparison run the team
+as one joint policy in the real and the learned single-agent env, of which the multi-agent envs
+are exact index maps (tested seed for seed).
 """
 
 from __future__ import annotations
@@ -39,12 +40,15 @@ from dreamenv._atomic import atomic_path, recover_dir, swap_in_dir
 from dreamenv._progress import progress
 from dreamenv.envs.core import checkpoint_members
 from dreamenv.integrations.timing import iteration_timing, start_iteration
-from dreamenv.integrations.validation import HeldOutScore, keep_copy
+from dreamenv.integrations.validation import HeldOutScore, RealScore, keep_copy
 from dreamenv.tasks import TASKS, get_task
 from dreamenv.training.common import plot_log
 
 COMPARISON_SEED = 10_000
 """The final comparison's episode ``i`` starts from ``COMPARISON_SEED + i`` in every run."""
+REAL_EVALUATION_SEED = 30_000
+"""Each iteration's real-env episode ``i`` starts from ``REAL_EVALUATION_SEED + i``, in every
+iteration and run (the validation model's episodes: ``20_000 + seed``)."""
 
 @dataclass
 class ImagineConfig:
@@ -111,7 +115,8 @@ class ImagineConfig:
     """Where the learned env's model runs ('cuda', 'cuda:1'; '' = the CPU). The agent's
     learner stays on RLlib's own choice."""
     eval_episodes: int = 5
-    """Real-env episodes per evaluation (one evaluation per iteration)."""
+    """Real-env episodes per evaluation (one evaluation per iteration; episode ``i`` from seed
+    ``REAL_EVALUATION_SEED + i`` every time, all stepped together)."""
     iteration_seconds: float = 30.0
     """Train at least this long per iteration, so evaluation stays a small share."""
     compare_episodes: int = 20
@@ -219,8 +224,11 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     if cfg.agent_conf:
         from dreamenv.integrations.rllib_multiagent import multiagent_algo_config as build
     envs = env_config(cfg)
-    config = build(cfg.algo, envs, cfg.num_envs, cfg.num_env_runners,
-                   cfg.eval_episodes, cfg.seed, cfg.iteration_seconds)
+    # RLlib's own evaluation steps one real env episode after episode through its connectors;
+    # RealScore steps them together, one policy call per step (a fifth of the calls for 5).
+    config = build(cfg.algo, envs, cfg.num_envs, cfg.num_env_runners, 0, cfg.seed,
+                   cfg.iteration_seconds)
+    real = RealScore(cfg.task, cfg.eval_episodes, REAL_EVALUATION_SEED)
     learner_options(config, cfg)
     algorithm = config.build_algo()
     if resume:
@@ -236,15 +244,18 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
         while True:
             began = time.perf_counter()
             result = algorithm.train()
+            trained = time.perf_counter()
+            policy = _trained_policy(cfg, algorithm, envs.get("observation_norm"))
+            real_return = real(policy)
             wall = time.perf_counter() - began
             elapsed = elapsed0 + time.perf_counter() - start
-            row = _row(result, len(log) + 1, elapsed, cfg.reward_scale)
+            row = _row(result, len(log) + 1, elapsed, real_return, cfg.reward_scale)
             steps = max(0, row["env_steps"] - (log[-1]["env_steps"] if log else 0))
-            row.update(iteration_timing(algorithm, result, wall, steps))
+            row.update(iteration_timing(algorithm, result, wall, steps,
+                                        evaluation=wall - (trained - began)))
             best = max((r.get("validation_return", -np.inf) for r in log), default=-np.inf)
             if validate:
-                row["validation_return"] = validate(
-                    _trained_policy(cfg, algorithm, envs.get("observation_norm")))
+                row["validation_return"] = validate(policy)
             log.append(row)
             _save_checkpoint(algorithm, checkpoint, envs.get("observation_norm"))
             if validate and row["validation_return"] > best:
@@ -281,13 +292,13 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
         algorithm.stop()
 
 
-def _row(result: dict, iteration: int, elapsed: float, reward_scale: float = 1.0) -> dict:
+def _row(result: dict, iteration: int, elapsed: float, real_return: float,
+         reward_scale: float = 1.0) -> dict:
     runners = result.get("env_runners", {})
-    evaluation = result.get("evaluation", {}).get("env_runners", {})
     return {"iteration": iteration, "time_s": round(elapsed, 1),
             "env_steps": int(runners.get("num_env_steps_sampled_lifetime", 0)),
             "imagined_return": _body_return(runners) / reward_scale,
-            "real_return": _body_return(evaluation)}
+            "real_return": real_return}
 
 
 def _body_return(metrics: dict) -> float:

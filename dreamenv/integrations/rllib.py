@@ -25,7 +25,6 @@ from ray.rllib.core.rl_module.rl_module import RLModule
 from ray.tune.registry import register_env
 
 from dreamenv.envs.vector import DreamVectorEnv
-from dreamenv.integrations.timing import evaluation_ended, evaluation_started
 from dreamenv.tasks import get_task
 from dreamenv.wrappers import UncertaintyPenaltyVector
 
@@ -142,15 +141,17 @@ def algo_config(algo: str, env_config: dict, num_envs: int = 16, num_env_runners
 def evaluated_in_real_env(config: AlgorithmConfig, real_env: str, real_config: dict,
                           eval_episodes: int, seed: int, iteration_seconds: float
                           ) -> AlgorithmConfig:
-    """``eval_episodes`` deterministic episodes of ``real_env`` after every iteration."""
+    """``eval_episodes`` deterministic episodes of ``real_env`` after every iteration, by
+    RLlib's own evaluation (``result["evaluation"]``); none with ``eval_episodes=0`` (the main
+    job evaluates by itself, batched: :class:`~dreamenv.integrations.validation.RealScore`)."""
+    if eval_episodes:
+        config = config.evaluation(
+            evaluation_interval=1, evaluation_duration=eval_episodes,
+            evaluation_duration_unit="episodes", evaluation_num_env_runners=0,
+            evaluation_config=AlgorithmConfig.overrides(
+                env=real_env, env_config=real_config, num_envs_per_env_runner=1, explore=False))
     return (config
-            .evaluation(evaluation_interval=1, evaluation_duration=eval_episodes,
-                        evaluation_duration_unit="episodes", evaluation_num_env_runners=0,
-                        evaluation_config=AlgorithmConfig.overrides(
-                            env=real_env, env_config=real_config,
-                            num_envs_per_env_runner=1, explore=False))
             .reporting(min_time_s_per_iteration=iteration_seconds or None)
-            .callbacks(on_evaluate_start=evaluation_started, on_evaluate_end=evaluation_ended)
             .debugging(seed=seed))
 
 
@@ -257,8 +258,13 @@ class RLlibPolicy:
         obs = np.asarray(obs)
         if self.standardize is not None:
             obs = self.standardize(obs)
+        if self.module.training:
+            # Once: RLlib's forward_inference walks the whole module tree to set eval mode on
+            # every call, which costs more than the forward pass of a small policy. Its own
+            # sampling and training set the mode they need themselves.
+            self.module.eval()
         with torch.no_grad():
-            out = self.module.forward_inference(
+            out = self.module._forward_inference(
                 {Columns.OBS: torch.as_tensor(np.asarray(obs), dtype=torch.float32)})
             dist = self.dist_cls.from_logits(out[Columns.ACTION_DIST_INPUTS])
             action = dist.to_deterministic().sample().numpy()

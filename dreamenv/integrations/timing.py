@@ -3,7 +3,8 @@ the wall time spent in the dynamics model, in the learner and in the real-env ev
 
 * model: seconds inside the model's ``predict``, counted by every process that steps a DyDiff env
   (:class:`~dreamenv.envs.core.ModelClock`) and collected from each env runner;
-* evaluation: the real-env episodes after every iteration, timed by RLlib's evaluation callbacks;
+* evaluation: the real-env episodes after every iteration (the main job's own, batched:
+  :class:`~dreamenv.integrations.validation.RealScore`), timed around their call;
 * learner: RLlib's ``learner_update_timer`` over its ``training_step`` timer (both per-call means),
   times the iteration's time outside evaluation;
 * the rest is sampling outside the model (the policy's forward passes, RLlib's connectors and
@@ -13,33 +14,8 @@ the wall time spent in the dynamics model, in the learner and in the real-env ev
 from __future__ import annotations
 
 import math
-import time
 
 from dreamenv.envs.core import ModelClock
-
-
-class EvaluationClock:
-    """Seconds this process has spent in RLlib evaluations (the driver runs them)."""
-
-    seconds = 0.0
-    started: float | None = None
-
-    @classmethod
-    def take(cls) -> float:
-        seconds, cls.seconds = cls.seconds, 0.0
-        return seconds
-
-
-def evaluation_started(**_: object) -> None:
-    """RLlib's ``on_evaluate_start`` callback."""
-    EvaluationClock.started = time.perf_counter()
-
-
-def evaluation_ended(**_: object) -> None:
-    """RLlib's ``on_evaluate_end`` callback."""
-    if EvaluationClock.started is not None:
-        EvaluationClock.seconds += time.perf_counter() - EvaluationClock.started
-        EvaluationClock.started = None
 
 
 def _take_model_seconds(_runner: object = None) -> float:
@@ -47,9 +23,9 @@ def _take_model_seconds(_runner: object = None) -> float:
 
 
 def start_iteration(algorithm: object) -> None:
-    """Zero every clock, so that the next :func:`iteration_timing` covers one iteration."""
+    """Zero the model's clocks, so that the next :func:`iteration_timing` covers one
+    iteration."""
     model_seconds(algorithm)
-    EvaluationClock.take()
 
 
 def model_seconds(algorithm: object) -> float:
@@ -60,10 +36,11 @@ def model_seconds(algorithm: object) -> float:
     return float(sum(group.foreach_env_runner(_take_model_seconds, local_env_runner=True)))
 
 
-def iteration_timing(algorithm: object, result: dict, wall_s: float, env_steps: int) -> dict:
-    """The timing columns of one iteration's log row."""
+def iteration_timing(algorithm: object, result: dict, wall_s: float, env_steps: int,
+                     evaluation: float) -> dict:
+    """The timing columns of one iteration's log row: ``wall_s`` its whole time, of which
+    ``evaluation`` seconds in the real-env evaluation."""
     model = model_seconds(algorithm)
-    evaluation = EvaluationClock.take()
     timers = result.get("timers", {})
     learner, step = timers.get("learner_update_timer"), timers.get("training_step")
     learner_share = math.nan

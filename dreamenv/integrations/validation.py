@@ -5,7 +5,8 @@ An agent trained in one model learns that model's errors: its imagined return cl
 real one falls. A model trained on other data has other errors, so its return for a policy
 that exploits the first model stays closer to the truth (README, "Every task": on Walker2d it
 picked the iteration the real env would have picked). No real-env step goes into the choice;
-the real returns the main job logs are there to judge it.
+the real returns the main job logs (:class:`RealScore`, the same seed-matched episodes in the
+real env) are there to judge it.
 """
 
 from __future__ import annotations
@@ -28,10 +29,25 @@ def validation_model_path(model: str) -> Path:
     return path
 
 
-class HeldOutScore:
-    """``score(policy)``: the mean return of ``episodes`` deterministic, seed-matched episodes
-    (the same starts at every call) in the learned env of ``task`` on the checkpoint ``model``
-    (see :func:`validation_model_path`; no uncertainty penalty: the model's own reward)."""
+class SeedMatchedScore:
+    """``score(policy)``: the mean return of one deterministic episode per row of the vector env
+    ``env``, row ``i`` from seed ``seed + i``: the same starts at every call, so two calls differ
+    only by the policy. All rows step together (one batched policy call per step)."""
+
+    def __init__(self, env: object, seed: int, max_steps: int):
+        self.env, self.seed, self.max_steps = env, seed, max_steps
+
+    def __call__(self, policy: object) -> float:
+        from dreamenv.evaluation.compare import run_matched
+
+        returns, _, _ = run_matched(self.env, policy, self.seed, self.max_steps)
+        return float(returns.mean())
+
+
+class HeldOutScore(SeedMatchedScore):
+    """:class:`SeedMatchedScore` of ``episodes`` episodes in the learned env of ``task`` on the
+    checkpoint ``model`` (see :func:`validation_model_path`; no uncertainty penalty: the model's
+    own reward)."""
 
     def __init__(self, task: str, model: str, episodes: int = 10, seed: int = 0,
                  device: str = ""):
@@ -41,18 +57,30 @@ class HeldOutScore:
 
         if episodes < 1:
             raise ValueError(f"validation episodes must be at least 1, got {episodes}")
-        self.max_steps = get_task(task).max_episode_steps or 1000
-        self.seed = seed
-        self.env = gym.make_vec(dream_env_id(task), num_envs=episodes,
-                                model=str(validation_model_path(model)),
-                                max_episode_steps=self.max_steps,
-                                **({"device": device} if device else {}))
+        max_steps = get_task(task).max_episode_steps or 1000
+        super().__init__(gym.make_vec(dream_env_id(task), num_envs=episodes,
+                                      model=str(validation_model_path(model)),
+                                      max_episode_steps=max_steps,
+                                      **({"device": device} if device else {})),
+                         seed, max_steps)
 
-    def __call__(self, policy: object) -> float:
-        from dreamenv.evaluation.compare import run_matched
 
-        returns, _, _ = run_matched(self.env, policy, self.seed, self.max_steps)
-        return float(returns.mean())
+class RealScore(SeedMatchedScore):
+    """:class:`SeedMatchedScore` of ``episodes`` episodes in the real env of ``task`` (e.g.
+    Hopper-v5, its own time limit): what the main job reports as each iteration's real return.
+    A deterministic policy in the deterministic simulator from fixed starts scores the same
+    every time, so the log's curve moves only when the policy does."""
+
+    def __init__(self, task: str, episodes: int = 5, seed: int = 0):
+        import gymnasium as gym
+
+        if episodes < 1:
+            raise ValueError(f"real-env evaluation episodes must be at least 1, got {episodes}")
+        known = get_task(task)
+        max_steps = known.max_episode_steps or 1000
+        super().__init__(gym.make_vec(known.env_id, num_envs=episodes,
+                                      vectorization_mode="sync", max_episode_steps=max_steps),
+                         seed, max_steps)
 
 
 def keep_copy(checkpoint: Path, kept: Path) -> None:

@@ -62,6 +62,14 @@ def test_imagine_job_writes_its_run_directory_and_resumes(local_ray, tmp_path, m
         assert sum(shares) <= 1.0
     for name in ("report.json", "returns.png", "compare.png", "checkpoint"):
         assert (tmp_path / name).exists()
+    # The logged real return is the policy's seed-matched episode in Hopper-v5, from the same
+    # start every iteration: the saved policy scores it again exactly.
+    from dreamenv.integrations.imagine import REAL_EVALUATION_SEED
+    from dreamenv.integrations.validation import RealScore
+
+    rescored = RealScore("hopper", 1, REAL_EVALUATION_SEED)(
+        RLlibPolicy.from_checkpoint(tmp_path / "checkpoint"))
+    assert rescored == pytest.approx(second["log"][-1]["real_return"], rel=1e-6)
 
 
 def test_imagine_trains_another_task_in_its_learned_env(local_ray, tiny_task_models, tmp_path,
