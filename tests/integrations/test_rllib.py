@@ -296,5 +296,8 @@ def test_a_validation_model_is_named_or_a_directory_and_of_the_task(tmp_path):
     assert score.env.num_envs == 2
     with pytest.raises(ValueError, match="Walker2d"):
         HeldOutScore("hopper", "walker2d-rme", episodes=1)
+    assert HeldOutScore("halfcheetah", "halfcheetah-rme", episodes=1).env.num_envs == 1
+    with pytest.raises(ValueError, match="HalfCheetah"):
+        HeldOutScore("walker2d", "halfcheetah-rme", episodes=1)
     with pytest.raises(ValueError, match="not a model checkpoint"):
         HeldOutScore("hopper", str(tmp_path), episodes=1)
