@@ -20,6 +20,7 @@ Both compute the same function as the training-path ``forward`` (checked to floa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import attrgetter
 from types import ModuleType
@@ -166,7 +167,8 @@ class NumpyPlan:
     arithmetic folded in (filled by the model, which knows the token layout)."""
     scale: float = field(init=False)
     """What the layers that feed an activation are scaled by: 1/2 for SiLU, 1 for ReLU."""
-    activation: object = field(init=False)
+    activation: Callable[[np.ndarray], np.ndarray] = field(init=False)
+    """In place on a scaled pre-activation: ``_silu_of_half`` or ``_relu``."""
 
     def __post_init__(self) -> None:
         if self.source.dtype != torch.float32:
