@@ -63,9 +63,13 @@ class ImagineConfig:
     wide vector env and PPO turns many of them into progress fast: in 10 minutes here it reached
     a real return above 2000 (see the README)."""
     minutes: float = 10.0
-    """Wall-clock budget; the run ends after the iteration that crosses it."""
+    """Wall-clock budget; the run ends after the iteration that crosses it (0: none)."""
+    steps: int = 0
+    """Imagined-step budget (RLlib's and SB3's total timesteps): the run ends after the
+    iteration that crosses it, or the minutes, whichever comes first (0: none). Unlike minutes
+    it ends a run at the same point on a loaded machine and an idle one."""
     iterations: int = 0
-    """Stop after this many iterations instead (0: use the time budget)."""
+    """Stop after this many iterations instead (0: use the step and time budgets)."""
     num_envs: int = 64
     """DyDiff envs per env runner (one batched model call steps them all)."""
     num_env_runners: int = 0
@@ -192,6 +196,10 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
                          "policy; they do not apply with --agent-conf")
     if not cfg.reward_scale > 0:
         raise ValueError(f"--reward-scale must be positive, got {cfg.reward_scale}")
+    if min(cfg.minutes, cfg.steps, cfg.iterations) < 0 or not (
+            cfg.minutes or cfg.steps or cfg.iterations):
+        raise ValueError("imagine needs a budget: --minutes, --steps or --iterations above 0 "
+                         f"(got {cfg.minutes}, {cfg.steps}, {cfg.iterations})")
     torch.set_num_threads(cfg.threads)
     out_dir = Path(out_dir).resolve()  # RLlib reads a relative path as a URI without a scheme
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -237,8 +245,10 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
         start_log_std(algorithm, cfg.ppo_log_std_init)
     elapsed0 = log[-1]["time_s"] if log else 0.0
     start = time.perf_counter()
-    bar = progress(total=cfg.iterations or int(cfg.minutes * 60), desc=f"imagine {cfg.algo}",
-                   unit="it" if cfg.iterations else "s")
+    total, unit = _budget(cfg, None)
+    bar = progress(total=total, desc=f"imagine {cfg.algo}", unit=unit)
+    if log:  # resumed: the bar starts where the run stands
+        bar.update(_budget(cfg, log[-1])[0])
     start_iteration(algorithm)
     try:
         while True:
@@ -263,12 +273,11 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
             if cfg.keep_iterations:
                 keep_copy(checkpoint, out_dir / "iterations" / f"{len(log):03d}")
             _write_report(report_file, cfg, log, None)
-            bar.update(1 if cfg.iterations else int(elapsed) - bar.n)
+            bar.update(_budget(cfg, row)[0] - bar.n)
             bar.set_postfix(imagined=f"{row['imagined_return']:.0f}",
                             real=f"{row['real_return']:.0f}",
                             steps_per_s=f"{row['imagined_steps_per_s']:.0f}")
-            if (cfg.iterations and len(log) >= cfg.iterations) or (
-                    not cfg.iterations and elapsed >= cfg.minutes * 60):
+            if _budget_spent(cfg, row):
                 break
         comparison, references = None, {}
         if cfg.compare_episodes:
@@ -290,6 +299,25 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     finally:
         bar.close()
         algorithm.stop()
+
+
+def _budget(cfg: ImagineConfig, row: dict | None) -> tuple[int, str]:
+    """The progress bar's position after ``row`` (its total with ``row=None``) and unit: the
+    budget that ends the run (iterations, else imagined steps, else seconds)."""
+    if cfg.iterations:
+        return (row["iteration"] if row else cfg.iterations), "it"
+    if cfg.steps:
+        return (min(row["env_steps"], cfg.steps) if row else cfg.steps), "step"
+    return (min(int(row["time_s"]), int(cfg.minutes * 60)) if row else int(cfg.minutes * 60)), "s"
+
+
+def _budget_spent(cfg: ImagineConfig, row: dict) -> bool:
+    """Whether the run ends after the iteration logged as ``row``: at its iteration count if
+    one is set, else at the first of its step and time budgets that is set and crossed."""
+    if cfg.iterations:
+        return row["iteration"] >= cfg.iterations
+    return bool((cfg.steps and row["env_steps"] >= cfg.steps)
+                or (cfg.minutes and row["time_s"] >= cfg.minutes * 60))
 
 
 def _row(result: dict, iteration: int, elapsed: float, real_return: float,

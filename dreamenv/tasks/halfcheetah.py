@@ -16,9 +16,11 @@ TASK = Task(
     # The main job's recipe (README, "Every task"): rl-zoo's HalfCheetah PPO shape (256x256 ReLU
     # networks, a free log-std starting at -2, gamma 0.98, GAE 0.92, clip 0.1, grad clip 0.8)
     # and many gradient steps per imagined batch; with the default 64x64 tanh head the job
-    # plateaued near 1,100, a third of the medium policy.
+    # plateaued near 1,100, a third of the medium policy. The budget is 3M imagined steps, about
+    # what its 60 minutes made on a loaded machine (1.8-4.0M in five runs, 2.7M on average):
+    # past 3-4M steps two of five runs began to go over.
     imagine_options=(
-        ("minutes", 60.0), ("uncertainty_penalty", 2.0), ("normalize_observations", True),
+        ("steps", 3_000_000), ("minutes", 0.0), ("uncertainty_penalty", 2.0), ("normalize_observations", True),
         ("reward_scale", 0.05), ("num_envs", 256), ("ppo_batch", 16384), ("ppo_minibatch", 512),
         ("ppo_epochs", 10), ("ppo_hidden", 256), ("ppo_activation", "relu"),
         ("ppo_log_std_init", -2.0), ("gamma", 0.98), ("gae_lambda", 0.92), ("ppo_clip", 0.1),

@@ -49,7 +49,9 @@ def test_imagine_job_writes_its_run_directory_and_resumes(local_ray, tmp_path, m
                         ppo_batch=200, ppo_minibatch=100, ppo_epochs=1)  # a quick iteration
     monkeypatch.chdir(tmp_path)  # a relative --out, as the README's quick start gives
     first = run_imagine(cfg, "run")
-    cfg.iterations = 2
+    # Resumed with a step budget one step past the first iteration's: exactly one more
+    # iteration, whatever the clock says (no time budget).
+    cfg.iterations, cfg.minutes, cfg.steps = 0, 0.0, first["log"][0]["env_steps"] + 1
     second = run_imagine(cfg, "run")
     tmp_path = tmp_path / "run"
     assert len(first["log"]) == 1 and len(second["log"]) == 2  # resumed, not restarted
@@ -118,6 +120,38 @@ def test_imagine_runs_on_a_two_worker_ray_cluster(tmp_path, monkeypatch):
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def test_the_run_ends_at_its_iterations_else_at_the_first_budget_it_crosses():
+    from dreamenv.integrations.imagine import ImagineConfig, _budget, _budget_spent
+
+    def row(iteration=1, env_steps=0, time_s=0.0):
+        return {"iteration": iteration, "env_steps": env_steps, "time_s": time_s}
+
+    steps = ImagineConfig(minutes=0, steps=1000)  # a step budget alone: the clock never ends it
+    assert not _budget_spent(steps, row(env_steps=999, time_s=1e9))
+    assert _budget_spent(steps, row(env_steps=1000))
+    both = ImagineConfig(minutes=1, steps=1000)  # both: whichever is crossed first
+    assert _budget_spent(both, row(env_steps=10, time_s=60)) and _budget_spent(both, row(
+        env_steps=1000, time_s=1))
+    assert not _budget_spent(both, row(env_steps=999, time_s=59.9))
+    counted = ImagineConfig(minutes=1, steps=1000, iterations=3)  # iterations override both
+    assert not _budget_spent(counted, row(iteration=2, env_steps=10**6, time_s=1e6))
+    assert _budget_spent(counted, row(iteration=3))
+    # The progress bar counts in the budget's own unit, never past its total.
+    assert _budget(steps, None) == (1000, "step") and _budget(steps, row(env_steps=5000))[0] == 1000
+    assert _budget(ImagineConfig(minutes=2), None) == (120, "s")
+    assert _budget(counted, row(iteration=2)) == (2, "it")
+
+
+@pytest.mark.parametrize("budget", [dict(minutes=0), dict(minutes=-1, steps=10),
+                                    dict(minutes=0, steps=-5, iterations=2)])
+def test_imagine_refuses_a_missing_or_negative_budget_before_training(tmp_path, budget):
+    from dreamenv.integrations.imagine import ImagineConfig, run_imagine
+
+    with pytest.raises(ValueError, match="imagine needs a budget"):
+        run_imagine(ImagineConfig(**budget), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 def test_imagine_refuses_a_task_without_a_module_before_training(tmp_path):

@@ -130,3 +130,5 @@ def test_every_task_recipe_is_made_of_imagine_options():
         cfg = ImagineConfig.for_task(name)
         assert cfg.task == name
         assert all(getattr(cfg, key) == value for key, value in task.imagine_options)
+        if task.imagine_options:  # a recipe budgets imagined steps, not the machine's minutes
+            assert cfg.steps > 0 and cfg.minutes == 0
