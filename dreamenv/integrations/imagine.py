@@ -31,14 +31,16 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from dreamenv._atomic import atomic_path, recover_dir, swap_in_dir
+from dreamenv._atomic import recover_dir, swap_in_dir
 from dreamenv._progress import progress
 from dreamenv.envs.core import checkpoint_members
+from dreamenv.integrations.imagine_report import (  # noqa: F401 (format_summary: the CLI's)
+    format_summary, nan_for_null, write_report)
 from dreamenv.integrations.timing import iteration_timing, start_iteration
 from dreamenv.integrations.validation import HeldOutScore, RealScore, keep_copy
 from dreamenv.tasks import TASKS, get_task
@@ -225,7 +227,7 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
                              f"{before.get('ppo_log_std_init')!r}, not {cfg.ppo_log_std_init!r} "
                              "(a log-std network output against a free parameter); use a new "
                              "--out")
-        log = [_nan_for_null(row) for row in previous["log"]]
+        log = [nan_for_null(row) for row in previous["log"]]
     validate = (HeldOutScore(cfg.task, cfg.validation_model, cfg.validation_episodes,
                              20_000 + cfg.seed, cfg.device) if cfg.validation_model else None)
     build = algo_config
@@ -272,7 +274,7 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
                 keep_copy(checkpoint, best_checkpoint)
             if cfg.keep_iterations:
                 keep_copy(checkpoint, out_dir / "iterations" / f"{len(log):03d}")
-            _write_report(report_file, cfg, log, None)
+            write_report(report_file, cfg, log, None)
             bar.update(_budget(cfg, row)[0] - bar.n)
             bar.set_postfix(imagined=f"{row['imagined_return']:.0f}",
                             real=f"{row['real_return']:.0f}",
@@ -295,7 +297,7 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
                  f"{cfg.algo} trained in DyDiff-{get_task(cfg.task).title}: imagined vs real "
                  f"return{team}",
                  references, yscale="symlog")
-        return _write_report(report_file, cfg, log, comparison)
+        return write_report(report_file, cfg, log, comparison)
     finally:
         bar.close()
         algorithm.stop()
@@ -377,50 +379,3 @@ def _final_comparison(cfg: ImagineConfig, agents: dict, out_dir: Path) -> dict:
                               env_kwargs={"device": cfg.device} if cfg.device else None)
     write_report(report, out_dir)
     return report
-
-
-def _write_report(path: Path, cfg: ImagineConfig, log: list[dict],
-                  comparison: dict | None) -> dict:
-    report = {"config": asdict(cfg), "log": log, "final": log[-1] if log else None,
-              "comparison": comparison}
-    with atomic_path(path) as tmp:  # strict JSON: an iteration with no finished episode -> null
-        tmp.write_text(json.dumps(_null_for_nan(report), indent=1, allow_nan=False))
-    return report
-
-
-def _null_for_nan(value):
-    """``value`` with every non-finite float replaced by None (JSON's null)."""
-    if isinstance(value, dict):
-        return {key: _null_for_nan(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_null_for_nan(item) for item in value]
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
-def _nan_for_null(row: dict) -> dict:
-    """A log row read back from ``report.json``: its nulls are the NaNs it was written with."""
-    return {key: float("nan") if item is None else item for key, item in row.items()}
-
-
-def format_summary(report: dict) -> str:
-    final = report["final"]
-    lines = [f"after {final['iteration']} iterations, {final['env_steps']:,} imagined steps, "
-             f"{final['time_s'] / 60:.1f} min: imagined return {final['imagined_return']:.1f}, "
-             f"real return {final['real_return']:.1f}"]
-    if "imagined_steps_per_s" in final:  # runs logged before the timing columns lack them
-        lines.append(f"last iteration: {final['imagined_steps_per_s']:,.0f} imagined steps/s; "
-                     f"time in the model {final['model_share']:.0%}, the learner "
-                     f"{final['learner_share']:.0%}, real-env evaluation "
-                     f"{final['evaluation_share']:.0%}")
-    validated = [r for r in report["log"] if np.isfinite(r.get("validation_return", np.nan))]
-    if validated:
-        best = max(validated, key=lambda r: r["validation_return"])
-        lines.append(f"best validation return {best['validation_return']:.1f} at iteration "
-                     f"{best['iteration']} (best_checkpoint/; its real return "
-                     f"{best['real_return']:.1f})")
-    if report.get("comparison"):
-        from dreamenv.evaluation.compare import format_report
-        lines.append(format_report(report["comparison"]))
-    return "\n".join(lines)

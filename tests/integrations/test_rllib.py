@@ -167,10 +167,11 @@ def test_a_report_with_no_finished_imagined_episode_is_strict_json_and_reads_bac
     its imagined return is NaN, which the report writes as null (not the non-JSON ``NaN``)."""
     import json
 
-    from dreamenv.integrations.imagine import ImagineConfig, _nan_for_null, _write_report
+    from dreamenv.integrations.imagine import ImagineConfig
+    from dreamenv.integrations.imagine_report import nan_for_null, write_report
 
     row = {"iteration": 1, "env_steps": 64, "imagined_return": float("nan"), "real_return": -3.5}
-    _write_report(tmp_path / "report.json", ImagineConfig(), [row], None)
+    write_report(tmp_path / "report.json", ImagineConfig(), [row], None)
 
     def refuse(constant):
         raise ValueError(f"non-JSON constant {constant}")
@@ -178,7 +179,7 @@ def test_a_report_with_no_finished_imagined_episode_is_strict_json_and_reads_bac
     written = json.loads((tmp_path / "report.json").read_text(), parse_constant=refuse)
     assert written["log"][0]["imagined_return"] is None
     assert written["final"]["real_return"] == -3.5
-    back = _nan_for_null(written["log"][0])
+    back = nan_for_null(written["log"][0])
     assert np.isnan(back["imagined_return"]) and back["real_return"] == -3.5
 
 
