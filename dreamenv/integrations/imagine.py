@@ -124,7 +124,13 @@ class ImagineConfig:
     """Real-env episodes per evaluation (one evaluation per iteration; episode ``i`` from seed
     ``REAL_EVALUATION_SEED + i`` every time, all stepped together)."""
     iteration_seconds: float = 30.0
-    """Train at least this long per iteration, so evaluation stays a small share."""
+    """Train at least this long per iteration, so evaluation stays a small share (0: no
+    minimum)."""
+    iteration_steps: int = 0
+    """Sample at least this many imagined steps per iteration (RLlib's
+    min_sample_timesteps_per_iteration; 0: no minimum). With ``iteration_seconds`` 0 an
+    iteration, and so each evaluation and kept checkpoint, is the same stretch of training on
+    any machine; by the clock a quiet machine's iteration held three times a loaded one's."""
     compare_episodes: int = 20
     """Seed-matched episodes per policy in the final comparison (0: skip it). They start from
     the same seeds whatever ``seed`` is, so every run of a task meets the same medium policy
@@ -238,6 +244,8 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     # RealScore steps them together, one policy call per step (a fifth of the calls for 5).
     config = build(cfg.algo, envs, cfg.num_envs, cfg.num_env_runners, 0, cfg.seed,
                    cfg.iteration_seconds)
+    if cfg.iteration_steps:
+        config.reporting(min_sample_timesteps_per_iteration=cfg.iteration_steps)
     real = RealScore(cfg.task, cfg.eval_episodes, REAL_EVALUATION_SEED)
     learner_options(config, cfg)
     algorithm = config.build_algo()

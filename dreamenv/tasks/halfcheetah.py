@@ -18,9 +18,11 @@ TASK = Task(
     # and many gradient steps per imagined batch; with the default 64x64 tanh head the job
     # plateaued near 1,100, a third of the medium policy. The budget is 3M imagined steps, about
     # what its 60 minutes made on a loaded machine (1.8-4.0M in five runs, 2.7M on average):
-    # past 3-4M steps two of five runs began to go over.
+    # past 3-4M steps two of five runs began to go over. An iteration is two PPO batches, as
+    # its 30 s were on a loaded machine.
     imagine_options=(
-        ("steps", 3_000_000), ("minutes", 0.0), ("uncertainty_penalty", 2.0), ("normalize_observations", True),
+        ("steps", 3_000_000), ("minutes", 0.0), ("iteration_steps", 32_768),
+        ("iteration_seconds", 0.0), ("uncertainty_penalty", 2.0), ("normalize_observations", True),
         ("reward_scale", 0.05), ("num_envs", 256), ("ppo_batch", 16384), ("ppo_minibatch", 512),
         ("ppo_epochs", 10), ("ppo_hidden", 256), ("ppo_activation", "relu"),
         ("ppo_log_std_init", -2.0), ("gamma", 0.98), ("gae_lambda", 0.92), ("ppo_clip", 0.1),

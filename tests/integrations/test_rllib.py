@@ -50,13 +50,15 @@ def test_imagine_job_writes_its_run_directory_and_resumes(local_ray, tmp_path, m
     monkeypatch.chdir(tmp_path)  # a relative --out, as the README's quick start gives
     first = run_imagine(cfg, "run")
     # Resumed with a step budget one step past the first iteration's: exactly one more
-    # iteration, whatever the clock says (no time budget).
+    # iteration, whatever the clock says (no time budget), of at least 500 steps (three or more
+    # PPO batches of 200) when an iteration is counted in steps.
     cfg.iterations, cfg.minutes, cfg.steps = 0, 0.0, first["log"][0]["env_steps"] + 1
+    cfg.iteration_steps = 500
     second = run_imagine(cfg, "run")
     tmp_path = tmp_path / "run"
     assert len(first["log"]) == 1 and len(second["log"]) == 2  # resumed, not restarted
     assert 200 <= first["log"][0]["env_steps"] < 400  # the PPO batch asked for
-    assert second["log"][1]["env_steps"] > first["log"][0]["env_steps"]
+    assert second["log"][1]["env_steps"] - first["log"][0]["env_steps"] >= 500
     assert {"agent", "random", "medium"} == set(second["comparison"]["policies"])
     for row in second["log"]:  # where the time went: the model, the learner, evaluation
         shares = [row[f"{part}_share"] for part in ("model", "learner", "evaluation")]

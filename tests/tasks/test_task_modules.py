@@ -130,5 +130,6 @@ def test_every_task_recipe_is_made_of_imagine_options():
         cfg = ImagineConfig.for_task(name)
         assert cfg.task == name
         assert all(getattr(cfg, key) == value for key, value in task.imagine_options)
-        if task.imagine_options:  # a recipe budgets imagined steps, not the machine's minutes
-            assert cfg.steps > 0 and cfg.minutes == 0
+        if task.imagine_options:  # a recipe counts imagined steps, not the machine's seconds
+            assert cfg.steps > 0 and cfg.iteration_steps > 0
+            assert cfg.minutes == 0 and cfg.iteration_seconds == 0
