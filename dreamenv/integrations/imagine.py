@@ -256,7 +256,8 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     elapsed0 = log[-1]["time_s"] if log else 0.0
     start = time.perf_counter()
     total, unit = _budget(cfg, None)
-    bar = progress(total=total, desc=f"imagine {cfg.algo}", unit=unit)
+    bar = progress(total=total, desc=f"imagine {cfg.algo}", unit=unit,
+                   unit_scale=unit == "step")  # 1.2M/4.5M steps
     if log:  # resumed: the bar starts where the run stands
         bar.update(_budget(cfg, log[-1])[0])
     start_iteration(algorithm)
