@@ -1,8 +1,8 @@
 """The main job: train an RLlib agent entirely inside a learned env (``--task hopper``:
 DyDiff-Hopper), evaluate it in the real env.
 
-``dreamenv imagine --algo SAC --out DIR`` runs RLlib iterations until the time budget is spent.
-Every iteration reports the imagined return (training episodes in the learned env) and the real
+``dreamenv imagine --algo SAC --out DIR`` runs RLlib iterations until its budget (imagined
+steps, minutes or iterations) is spent. Every iteration reports the imagined return (training episodes in the learned env) and the real
 return (``eval_episodes`` deterministic episodes in the real env, e.g. Hopper-v5, which the agent
 never trains on: the same starts every iteration, all episodes stepped together), the imagined
 steps per second and the shares of its time spent in the model,
@@ -40,7 +40,7 @@ from dreamenv._atomic import recover_dir, swap_in_dir
 from dreamenv._progress import progress
 from dreamenv.envs.core import checkpoint_members
 from dreamenv.integrations.imagine_report import (  # noqa: F401 (format_summary: the CLI's)
-    format_summary, nan_for_null, write_report)
+    format_summary, nan_for_null, write_run_report)
 from dreamenv.integrations.timing import iteration_timing, start_iteration
 from dreamenv.integrations.validation import HeldOutScore, RealScore, keep_copy
 from dreamenv.tasks import TASKS, get_task
@@ -283,7 +283,7 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
                 keep_copy(checkpoint, best_checkpoint)
             if cfg.keep_iterations:
                 keep_copy(checkpoint, out_dir / "iterations" / f"{len(log):03d}")
-            write_report(report_file, cfg, log, None)
+            write_run_report(report_file, cfg, log, None)
             bar.update(_budget(cfg, row)[0] - bar.n)
             bar.set_postfix(imagined=f"{row['imagined_return']:.0f}",
                             real=f"{row['real_return']:.0f}",
@@ -306,7 +306,7 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
                  f"{cfg.algo} trained in DyDiff-{get_task(cfg.task).title}: imagined vs real "
                  f"return{team}",
                  references, yscale="symlog")
-        return write_report(report_file, cfg, log, comparison)
+        return write_run_report(report_file, cfg, log, comparison)
     finally:
         bar.close()
         algorithm.stop()

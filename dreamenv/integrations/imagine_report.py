@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from dreamenv.integrations.imagine import ImagineConfig
 
 
-def write_report(path: Path, cfg: ImagineConfig, log: list[dict],
-                 comparison: dict | None) -> dict:
+def write_run_report(path: Path, cfg: ImagineConfig, log: list[dict],
+                     comparison: dict | None) -> dict:
     report = {"config": asdict(cfg), "log": log, "final": log[-1] if log else None,
               "comparison": comparison}
     with atomic_path(path) as tmp:  # strict JSON: an iteration with no finished episode -> null

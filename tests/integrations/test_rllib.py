@@ -170,10 +170,10 @@ def test_a_report_with_no_finished_imagined_episode_is_strict_json_and_reads_bac
     import json
 
     from dreamenv.integrations.imagine import ImagineConfig
-    from dreamenv.integrations.imagine_report import nan_for_null, write_report
+    from dreamenv.integrations.imagine_report import nan_for_null, write_run_report
 
     row = {"iteration": 1, "env_steps": 64, "imagined_return": float("nan"), "real_return": -3.5}
-    write_report(tmp_path / "report.json", ImagineConfig(), [row], None)
+    write_run_report(tmp_path / "report.json", ImagineConfig(), [row], None)
 
     def refuse(constant):
         raise ValueError(f"non-JSON constant {constant}")
