@@ -146,12 +146,16 @@ def test_the_run_ends_at_its_iterations_else_at_the_first_budget_it_crosses():
     assert _budget(counted, row(iteration=2)) == (2, "it")
 
 
-@pytest.mark.parametrize("budget", [dict(minutes=0), dict(minutes=-1, steps=10),
-                                    dict(minutes=0, steps=-5, iterations=2)])
-def test_imagine_refuses_a_missing_or_negative_budget_before_training(tmp_path, budget):
+@pytest.mark.parametrize("budget, message", [
+    (dict(minutes=0), "imagine needs a budget"),
+    (dict(minutes=-1, steps=10), "imagine needs a budget"),
+    (dict(minutes=0, steps=-5, iterations=2), "imagine needs a budget"),
+    (dict(iteration_steps=-1), "--iteration-steps and --iteration-seconds must be 0 or more"),
+    (dict(iteration_seconds=-30.0), "--iteration-steps and --iteration-seconds must be 0 or more")])
+def test_imagine_refuses_a_missing_or_negative_budget_before_training(tmp_path, budget, message):
     from dreamenv.integrations.imagine import ImagineConfig, run_imagine
 
-    with pytest.raises(ValueError, match="imagine needs a budget"):
+    with pytest.raises(ValueError, match=message):
         run_imagine(ImagineConfig(**budget), tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
