@@ -23,12 +23,14 @@ import numpy as np
 
 def summary(run: Path) -> dict:
     """One run's row of the table, and its curve."""
+    if not (run / "report.json").is_file():
+        raise SystemExit(f"{run}: no report.json; give dreamenv imagine run directories")
     report = json.loads((run / "report.json").read_text())
     log = report["log"]
     real = np.array([row["real_return"] for row in log], dtype=float)
     steps = np.array([row["env_steps"] for row in log], dtype=float)
     passed = np.flatnonzero(real > 1000)
-    row = {"run": run.name, "iterations": len(log), "steps": int(steps[-1]),
+    row = {"run": run.name, "steps": int(steps[-1]),
            "first_above_1000": int(steps[passed[0]]) if passed.size else None,
            "best": float(real.max()), "best_steps": int(steps[real.argmax()]),
            "last": float(real[-1]), "steps_curve": steps, "real_curve": real}

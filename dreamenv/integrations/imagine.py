@@ -2,11 +2,12 @@
 DyDiff-Hopper), evaluate it in the real env.
 
 ``dreamenv imagine --algo SAC --out DIR`` runs RLlib iterations until its budget (imagined
-steps, minutes or iterations) is spent. Every iteration reports the imagined return (training episodes in the learned env) and the real
-return (``eval_episodes`` deterministic episodes in the real env, e.g. Hopper-v5, which the agent
-never trains on: the same starts every iteration, all episodes stepped together), the imagined
-steps per second and the shares of its time spent in the model,
-the learner and the real-env evaluation (:mod:`dreamenv.integrations.timing`).
+steps, minutes or iterations) is spent. Every iteration reports the imagined return (training
+episodes in the learned env) and the real return (``eval_episodes`` deterministic episodes in
+the real env, e.g. Hopper-v5, which the agent never trains on: the same starts every
+iteration, all episodes stepped together), the imagined steps per second and the shares of its
+time spent in the model, the learner and the real-env evaluation
+(:mod:`dreamenv.integrations.timing`).
 ``DIR`` gets ``checkpoint/`` (RLlib, replaced atomically each iteration, so an interrupted run
 resumes from it), ``report.json``, ``returns.png`` and, at the end, the seed-matched comparison of
 the agent and the behaviour policies in both envs (``compare.json`` / ``compare.png``). With
