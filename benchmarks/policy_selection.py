@@ -35,7 +35,7 @@ from dreamenv.behaviour import behaviour_policy
 from dreamenv.envs import dream_env_id
 from dreamenv.evaluation.compare import run_matched
 from dreamenv.integrations.rllib import RLlibPolicy
-from dreamenv.integrations.validation import validation_model_path
+from dreamenv.integrations.validation import resolved_models
 from dreamenv.tasks import get_task
 from dreamenv.training.common import plot_log
 
@@ -62,7 +62,7 @@ def main() -> None:
                                  vectorization_mode="sync", max_episode_steps=steps)}
     for label, model in (spec.split("=", 1) for spec in args.models):
         envs[label] = gym.make_vec(dream_env_id(task.name), num_envs=args.episodes,
-                                   model=str(validation_model_path(model)) if model else None,
+                                   model=resolved_models(model) if model else None,
                                    max_episode_steps=steps)
     kept = sorted((args.run / "iterations").iterdir())
     if not kept:

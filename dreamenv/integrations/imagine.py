@@ -39,11 +39,10 @@ import numpy as np
 
 from dreamenv._atomic import recover_dir, swap_in_dir
 from dreamenv._progress import progress
-from dreamenv.envs.core import checkpoint_members
 from dreamenv.integrations.imagine_report import (  # noqa: F401 (format_summary: the CLI's)
     format_summary, nan_for_null, write_run_report)
 from dreamenv.integrations.timing import iteration_timing, start_iteration
-from dreamenv.integrations.validation import HeldOutScore, RealScore, keep_copy
+from dreamenv.integrations.validation import HeldOutScore, RealScore, keep_copy, resolved_models
 from dreamenv.tasks import TASKS, get_task
 from dreamenv.training.common import plot_log
 
@@ -116,8 +115,9 @@ class ImagineConfig:
     grad_clip: float | None = None
     """Clip each update's gradient to this global norm (None: no clipping)."""
     model: str = ""
-    """Dynamics checkpoint directory ('' = the shipped model); 'DIR1+DIR2' steps an ensemble of
-    checkpoints whose uncertainty (for --uncertainty-penalty) is their disagreement."""
+    """Dynamics checkpoint directory or shipped model's name ('' = the task's shipped model);
+    'A+B' steps an ensemble of them (e.g. walker2d+walker2d-rme) whose uncertainty (for
+    --uncertainty-penalty) is their disagreement."""
     device: str = ""
     """Where the learned env's model runs ('cuda', 'cuda:1'; '' = the CPU). The agent's
     learner stays on RLlib's own choice."""
@@ -177,15 +177,16 @@ def env_config(cfg: ImagineConfig) -> dict:
     if cfg.agent_conf:
         config.update(scenario=get_task(cfg.task).title, agent_conf=cfg.agent_conf,
                       policy_sharing=cfg.policy_sharing, env_runner=cfg.team_env_runner)
-    if cfg.model:
-        config["model"] = "+".join(str(Path(m).resolve()) for m in checkpoint_members(cfg.model))
+    model = resolved_models(cfg.model) if cfg.model else None
+    if model:
+        config["model"] = model
     if cfg.device:
         config["device"] = cfg.device
     if cfg.reward_scale != 1.0:
         config["reward_scale"] = cfg.reward_scale
     if cfg.normalize_observations:
         from dreamenv.integrations.rllib import observation_norm
-        config["observation_norm"] = observation_norm(cfg.model or None, cfg.task)
+        config["observation_norm"] = observation_norm(model, cfg.task)
     return config
 
 

@@ -29,6 +29,16 @@ def validation_model_path(model: str) -> Path:
     return path
 
 
+def resolved_models(spec: str) -> str:
+    """``spec`` (one model or an ensemble ``"A+B"``, each a checkpoint directory or the name of
+    a shipped model, e.g. ``walker2d+walker2d-rme``) as absolute checkpoint paths joined by
+    ``+``: what the envs' ``model=`` takes in any working directory."""
+    from dreamenv.envs.core import checkpoint_members
+
+    return "+".join(str(validation_model_path(str(m)).resolve())
+                    for m in checkpoint_members(spec))
+
+
 class SeedMatchedScore:
     """``score(policy)``: the mean return of one deterministic episode per row of the vector env
     ``env``, row ``i`` from seed ``seed + i``: the same starts at every call, so two calls differ
@@ -46,8 +56,8 @@ class SeedMatchedScore:
 
 class HeldOutScore(SeedMatchedScore):
     """:class:`SeedMatchedScore` of ``episodes`` episodes in the learned env of ``task`` on the
-    checkpoint ``model`` (see :func:`validation_model_path`; no uncertainty penalty: the model's
-    own reward)."""
+    checkpoint ``model`` (see :func:`resolved_models`; no uncertainty penalty: the model's own
+    reward)."""
 
     def __init__(self, task: str, model: str, episodes: int = 10, seed: int = 0,
                  device: str = ""):
@@ -59,7 +69,7 @@ class HeldOutScore(SeedMatchedScore):
             raise ValueError(f"validation episodes must be at least 1, got {episodes}")
         max_steps = get_task(task).max_episode_steps or 1000
         super().__init__(gym.make_vec(dream_env_id(task), num_envs=episodes,
-                                      model=str(validation_model_path(model)),
+                                      model=resolved_models(model),
                                       max_episode_steps=max_steps,
                                       **({"device": device} if device else {})),
                          seed, max_steps)

@@ -342,3 +342,20 @@ def test_a_validation_model_is_named_or_a_directory_and_of_the_task(tmp_path):
         HeldOutScore("walker2d", "halfcheetah-rme", episodes=1)
     with pytest.raises(ValueError, match="not a model checkpoint"):
         HeldOutScore("hopper", str(tmp_path), episodes=1)
+
+
+def test_the_main_job_takes_shipped_models_by_name_alone_or_as_an_ensemble(tmp_path):
+    from dreamenv.integrations.imagine import ImagineConfig, env_config
+    from dreamenv.integrations.validation import HeldOutScore, resolved_models
+    from dreamenv.models import pretrained_path
+
+    both = f"{pretrained_path('walker2d')}+{pretrained_path('walker2d-rme')}"
+    assert resolved_models("walker2d+walker2d-rme") == both
+    assert resolved_models(str(tmp_path)) == str(tmp_path)
+    config = env_config(ImagineConfig.for_task("walker2d", model="walker2d+walker2d-rme"))
+    assert config["model"] == both
+    # observations are standardised by the first member's data, named or not
+    named = config["observation_norm"]
+    assert named == env_config(ImagineConfig.for_task("walker2d"))["observation_norm"]
+    score = HeldOutScore("walker2d", "walker2d+walker2d-rme", episodes=1)
+    assert score.env.num_envs == 1
