@@ -389,7 +389,8 @@ def _final_comparison(cfg: ImagineConfig, agents: dict, out_dir: Path) -> dict:
     if weights_path(cfg.task, "medium").is_file():  # a task whose policies do not ship yet
         policies["medium"] = behaviour_policy(cfg.task, "medium", deterministic=True)
     report = compare_policies(policies, episodes=cfg.compare_episodes, seed=COMPARISON_SEED,
-                              task=cfg.task, model=cfg.model or None,
+                              task=cfg.task,
+                              model=resolved_models(cfg.model) if cfg.model else None,
                               env_kwargs={"device": cfg.device} if cfg.device else None)
     write_report(report, out_dir)
     return report

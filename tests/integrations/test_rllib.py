@@ -76,6 +76,21 @@ def test_imagine_job_writes_its_run_directory_and_resumes(local_ray, tmp_path, m
     assert rescored == pytest.approx(second["log"][-1]["real_return"], rel=1e-6)
 
 
+def test_imagine_trains_and_compares_in_shipped_models_named_on_the_command_line(
+        local_ray, tmp_path, monkeypatch):
+    """--model hopper+hopper: names, not directories, from any working directory, through
+    training, evaluation and the final comparison."""
+    from dreamenv.integrations.imagine import ImagineConfig, run_imagine
+
+    monkeypatch.chdir(tmp_path)
+    cfg = ImagineConfig(model="hopper+hopper", uncertainty_penalty=1.0, iterations=1,
+                        num_envs=4, eval_episodes=1, iteration_seconds=0, compare_episodes=1,
+                        max_episode_steps=30, ppo_batch=200, ppo_minibatch=100, ppo_epochs=1)
+    report = run_imagine(cfg, "run")
+    assert report["config"]["model"] == "hopper+hopper"
+    assert np.isfinite(report["comparison"]["policies"]["agent"]["learned_return"])
+
+
 def test_imagine_trains_another_task_in_its_learned_env(local_ray, tiny_task_models, tmp_path,
                                                         monkeypatch):
     """--task walker2d with a model of it: real Walker2d-v5 evaluation, and a final comparison
