@@ -213,6 +213,9 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     if min(cfg.iteration_steps, cfg.iteration_seconds) < 0:
         raise ValueError("--iteration-steps and --iteration-seconds must be 0 or more, got "
                          f"{cfg.iteration_steps} and {cfg.iteration_seconds}")
+    for models in (cfg.model, cfg.validation_model):
+        if models:
+            resolved_models(models)  # a misspelled name, before Ray starts
     torch.set_num_threads(cfg.threads)
     out_dir = Path(out_dir).resolve()  # RLlib reads a relative path as a URI without a scheme
     out_dir.mkdir(parents=True, exist_ok=True)

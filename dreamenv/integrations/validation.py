@@ -34,9 +34,17 @@ def resolved_models(spec: str) -> str:
     a shipped model, e.g. ``walker2d+walker2d-rme``) as absolute checkpoint paths joined by
     ``+``: what the envs' ``model=`` takes in any working directory."""
     from dreamenv.envs.core import checkpoint_members
+    from dreamenv.models import PRETRAINED_DIR
+    from dreamenv.models.checkpoint import CheckpointError
 
-    return "+".join(str(validation_model_path(str(m)).resolve())
-                    for m in checkpoint_members(spec))
+    paths = [validation_model_path(str(m)) for m in checkpoint_members(spec)]
+    for path in paths:
+        if not path.exists():
+            shipped = sorted(p.name for p in PRETRAINED_DIR.iterdir()
+                             if (p / "config.json").is_file())
+            raise CheckpointError(f"model {str(path)!r} in {spec!r}: no such checkpoint "
+                                  f"directory, nor a shipped model ({', '.join(shipped)})")
+    return "+".join(str(path.resolve()) for path in paths)
 
 
 class SeedMatchedScore:

@@ -374,3 +374,16 @@ def test_the_main_job_takes_shipped_models_by_name_alone_or_as_an_ensemble(tmp_p
     assert named == env_config(ImagineConfig.for_task("walker2d"))["observation_norm"]
     score = HeldOutScore("walker2d", "walker2d+walker2d-rme", episodes=1)
     assert score.env.num_envs == 1
+    with pytest.raises(ValueError, match="'walkr2d-rme' in 'walker2d\\+walkr2d-rme': no such "
+                       "checkpoint directory, nor a shipped model .*walker2d-rme"):
+        resolved_models("walker2d+walkr2d-rme")
+
+
+@pytest.mark.parametrize("option", ["model", "validation_model"])
+def test_imagine_refuses_a_misspelled_model_before_training(tmp_path, option):
+    from dreamenv.integrations.imagine import ImagineConfig, run_imagine
+
+    with pytest.raises(ValueError, match="nor a shipped model"):
+        run_imagine(ImagineConfig.for_task("walker2d", **{option: "walker2d-rmee"}),
+                    tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # refused before the run directory or Ray
