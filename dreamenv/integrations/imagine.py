@@ -213,9 +213,9 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     if min(cfg.iteration_steps, cfg.iteration_seconds) < 0:
         raise ValueError("--iteration-steps and --iteration-seconds must be 0 or more, got "
                          f"{cfg.iteration_steps} and {cfg.iteration_seconds}")
-    for models in (cfg.model, cfg.validation_model):
-        if models:
-            resolved_models(models)  # a misspelled name, before Ray starts
+    envs = env_config(cfg)  # a misspelled model name is refused here, before Ray starts
+    if cfg.validation_model:
+        resolved_models(cfg.validation_model)
     torch.set_num_threads(cfg.threads)
     out_dir = Path(out_dir).resolve()  # RLlib reads a relative path as a URI without a scheme
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -247,7 +247,6 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     build = algo_config
     if cfg.agent_conf:
         from dreamenv.integrations.rllib_multiagent import multiagent_algo_config as build
-    envs = env_config(cfg)
     # RLlib's own evaluation steps one real env episode after episode through its connectors;
     # RealScore steps them together, one policy call per step (a fifth of the calls for 5).
     config = build(cfg.algo, envs, cfg.num_envs, cfg.num_env_runners, 0, cfg.seed,
@@ -304,7 +303,7 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
             if validate and best_checkpoint.is_dir():
                 from dreamenv.evaluation.policies import load_policy  # a team's or one agent's
                 agents["agent-validated"] = load_policy(str(best_checkpoint), cfg.task)[1]
-            comparison = _final_comparison(cfg, agents, out_dir)
+            comparison = _final_comparison(cfg, envs.get("model"), agents, out_dir)
             references = {f"{name} policy, real": comparison["policies"][name]["real_return"]
                           for name in ("random", "medium") if name in comparison["policies"]}
         team = (f"\nas MaMuJoCo {cfg.agent_conf} agents, {cfg.policy_sharing} policies"
@@ -384,7 +383,9 @@ def _save_checkpoint(algorithm, checkpoint: Path, observation_norm: dict | None)
     swap_in_dir(fresh, checkpoint)
 
 
-def _final_comparison(cfg: ImagineConfig, agents: dict, out_dir: Path) -> dict:
+def _final_comparison(cfg: ImagineConfig, model: str | None, agents: dict, out_dir: Path
+                      ) -> dict:
+    """``model``: the resolved checkpoint(s) the agent trained in (None: the shipped one)."""
     from dreamenv.behaviour import behaviour_policy, weights_path
     from dreamenv.evaluation.compare import compare_policies, write_report
 
@@ -392,8 +393,7 @@ def _final_comparison(cfg: ImagineConfig, agents: dict, out_dir: Path) -> dict:
     if weights_path(cfg.task, "medium").is_file():  # a task whose policies do not ship yet
         policies["medium"] = behaviour_policy(cfg.task, "medium", deterministic=True)
     report = compare_policies(policies, episodes=cfg.compare_episodes, seed=COMPARISON_SEED,
-                              task=cfg.task,
-                              model=resolved_models(cfg.model) if cfg.model else None,
+                              task=cfg.task, model=model,
                               env_kwargs={"device": cfg.device} if cfg.device else None)
     write_report(report, out_dir)
     return report
