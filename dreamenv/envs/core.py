@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from dreamenv.models import CheckpointError, DiffusionDynamics, load_checkpoint, pretrained_path
-from dreamenv.models.checkpoint import read_config
+from dreamenv.models.checkpoint import model_dir, read_config
 from dreamenv.models.history import History
 from dreamenv.models.interface import DynamicsModel
 from dreamenv.models.noise import RowNoise
@@ -53,8 +53,8 @@ def load_dynamics(model: object, task: Task, device: str | torch.device | None =
                   ) -> tuple[DynamicsModel, TerminationFn, dict]:
     """The model an env steps in, its termination rule and its checkpoint config (``{}`` for a
     model object). ``model`` is ``None`` (the shipped model for the task), a checkpoint
-    directory, a list of them or ``"DIR1+DIR2"`` (a :class:`ModelEnsemble` of those
-    checkpoints: its uncertainty is their disagreement; the first one's termination and
+    directory or a shipped model's name (``"walker2d-rme"``), a list of them or ``"A+B"`` (a
+    :class:`ModelEnsemble` of those checkpoints: its uncertainty is their disagreement; the first one's termination and
     config), or a model object with ``predict``; a checkpoint is loaded onto ``device``
     (default the CPU), a model object must already be there."""
     members = checkpoint_members(model)
@@ -71,7 +71,7 @@ def load_dynamics(model: object, task: Task, device: str | torch.device | None =
                                   f"checkpoint trained with `dreamenv train --dataset "
                                   f"{task.name}-medium --out DIR`")
     if isinstance(model, (str, Path)):
-        path = Path(model).resolve()
+        path = model_dir(model).resolve()
         stamps = tuple(p.stat().st_mtime_ns if p.exists() else 0
                        for p in (path / "config.json", path / "model.safetensors"))
         return _load_cached(str(path), stamps, task, str(env_device(device)))
@@ -123,7 +123,7 @@ def checkpoint_env_id(model: object) -> str:
     if not members:
         raise ValueError("the generic DyDiff env needs model=DIR, a checkpoint directory (its "
                          "config says which env it learned); pass task=NAME for a model object")
-    env_ids = {str(read_config(Path(m)).get("env_id")) for m in members}
+    env_ids = {str(read_config(m).get("env_id")) for m in members}
     if len(env_ids) > 1:
         raise ValueError(f"the ensemble's checkpoints learned different envs: {sorted(env_ids)}")
     return env_ids.pop()

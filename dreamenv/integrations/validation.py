@@ -18,33 +18,21 @@ from dreamenv._atomic import swap_in_dir
 from dreamenv.tasks import get_task
 
 
-def validation_model_path(model: str) -> Path:
-    """``model``: a checkpoint directory, or the name of a model shipped for validation (a
-    directory under ``dreamenv/models/pretrained``, e.g. ``walker2d-rme``)."""
-    from dreamenv.models import pretrained_path
-
-    path = Path(model)
-    if not path.exists() and "/" not in model and pretrained_path(model).is_dir():
-        return pretrained_path(model)
-    return path
-
-
 def resolved_models(spec: str) -> str:
     """``spec`` (one model or an ensemble ``"A+B"``, each a checkpoint directory or the name of
     a shipped model, e.g. ``walker2d+walker2d-rme``) as absolute checkpoint paths joined by
-    ``+``: what the envs' ``model=`` takes in any working directory."""
+    ``+``: what the envs' ``model=`` takes in any working directory (Ray's workers start in
+    their own). A member that is neither is refused in one line naming it and ``spec``."""
     from dreamenv.envs.core import checkpoint_members
-    from dreamenv.models import PRETRAINED_DIR
-    from dreamenv.models.checkpoint import CheckpointError
+    from dreamenv.models.checkpoint import CheckpointError, model_dir
 
-    paths = [validation_model_path(str(m)) for m in checkpoint_members(spec)]
-    for path in paths:
-        if not path.exists():
-            shipped = sorted(p.name for p in PRETRAINED_DIR.iterdir()
-                             if (p / "config.json").is_file())
-            raise CheckpointError(f"model {str(path)!r} in {spec!r}: no such checkpoint "
-                                  f"directory, nor a shipped model ({', '.join(shipped)})")
-    return "+".join(str(path.resolve()) for path in paths)
+    paths = []
+    for member in checkpoint_members(spec):
+        paths.append(model_dir(member, context=f" in {spec!r}").resolve())
+        if not paths[-1].exists():
+            raise CheckpointError(f"model {str(member)!r} in {spec!r}: no such checkpoint "
+                                  "directory")
+    return "+".join(str(path) for path in paths)
 
 
 class SeedMatchedScore:

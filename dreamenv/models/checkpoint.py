@@ -30,10 +30,36 @@ KINDS = {"diffusion": (DiffusionDynamics, DiffusionConfig),
          "ensemble": (GaussianEnsemble, EnsembleConfig),
          "trajectory": (TrajectoryDiffusion, TrajectoryConfig)}
 TRAIN_HINT = "train one with `dreamenv train --dataset DATASET --out DIR`"
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+"""Where the package's shipped models live, one directory each (``hopper``, ``walker2d-rme``)."""
 
 
 class CheckpointError(ValueError):
     """A model checkpoint that cannot be used; one line naming the directory."""
+
+
+def shipped_models() -> list[str]:
+    """The names of the models the package ships (its ``pretrained`` directories)."""
+    return sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / "config.json").is_file())
+
+
+def model_dir(model: str | Path, context: str = "") -> Path:
+    """``model`` as a checkpoint directory: the path itself where it exists or has more than one
+    part (``runs/model``), otherwise the shipped model of that name (``walker2d-rme``). A name that
+    is neither is refused in one line listing the shipped models (``context`` follows the
+    name there, e.g. ``" in 'A+B'"``).
+
+    Examples:
+        >>> model_dir("walker2d-rme") == PRETRAINED_DIR / "walker2d-rme"
+        True
+    """
+    path = Path(model)
+    if path.exists() or len(path.parts) != 1:
+        return path
+    if (PRETRAINED_DIR / str(model) / "config.json").is_file():
+        return PRETRAINED_DIR / str(model)
+    raise CheckpointError(f"model {str(model)!r}{context}: no such checkpoint directory, nor a shipped "
+                          f"model ({', '.join(shipped_models())})")
 
 
 def _split_normalizers(module: torch.nn.Module) -> tuple[dict, dict]:
@@ -77,8 +103,8 @@ def save_checkpoint(model: DiffusionDynamics | GaussianEnsemble, termination: Le
 
 def read_config(path: str | Path) -> dict:
     """The validated ``config.json`` of the checkpoint directory ``path`` (format, version and
-    kind checked; the weights not read)."""
-    path = Path(path)
+    kind checked; the weights not read); a shipped model's name reads its directory."""
+    path = model_dir(path)
     config_file, weight_file = path / "config.json", path / "model.safetensors"
     if not config_file.is_file() or not weight_file.is_file():
         raise CheckpointError(f"{path}: not a model checkpoint (needs config.json and "
@@ -99,12 +125,12 @@ def read_config(path: str | Path) -> dict:
 
 def load_checkpoint(path: str | Path, env_id: str | None = None
                     ) -> tuple[DiffusionDynamics | GaussianEnsemble, LearnedTermination, dict]:
-    """Load a checkpoint directory; ``env_id`` (if given) must match the one it was trained on.
+    """Load a checkpoint directory (or a shipped model by name); ``env_id`` (if given) must match the one it was trained on.
 
     Returns:
         The model (in eval mode), its learned termination head, and the parsed config.
     """
-    path = Path(path)
+    path = model_dir(path)
     config = read_config(path)
     weight_file = path / "model.safetensors"
     if env_id is not None and config.get("env_id") != env_id:
@@ -138,4 +164,5 @@ def load_checkpoint(path: str | Path, env_id: str | None = None
     return model, termination, config
 
 
-__all__ = ["CheckpointError", "Normalizer", "load_checkpoint", "read_config", "save_checkpoint"]
+__all__ = ["CheckpointError", "Normalizer", "PRETRAINED_DIR", "load_checkpoint", "model_dir",
+           "read_config", "save_checkpoint", "shipped_models"]

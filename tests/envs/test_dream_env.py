@@ -208,3 +208,22 @@ def test_sampling_temperature_option():
     assert env.core.predict_kwargs["temperature"] == 0.0
     obs, _ = env.reset(seed=0)
     assert np.isfinite(env.step(np.zeros(3))[0]).all()
+
+
+def test_a_shipped_model_is_named_as_a_checkpoint_directory_would_be(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the names resolve in any working directory
+    named = gym.make_vec("DyDiff-Walker2d", num_envs=2, model="walker2d-rme")
+    by_path = gym.make_vec("DyDiff-Walker2d", num_envs=2, model=str(pretrained_path("walker2d-rme")))
+    actions = np.zeros((2, 6))
+    for env in (named, by_path):
+        env.reset(seed=3)
+    assert np.array_equal(named.step(actions)[0], by_path.step(actions)[0])
+    generic = gym.make("DyDiff", model="walker2d+walker2d-rme")  # an ensemble of two names
+    assert generic.observation_space.shape == (17,)
+    with pytest.raises(CheckpointError, match="model 'walkr2d-rme': no such checkpoint "
+                       "directory, nor a shipped model .*walker2d-rme") as error:
+        gym.make("DyDiff-Walker2d", model="walkr2d-rme")
+    assert "\n" not in str(error.value)
+    (tmp_path / "hopper").mkdir()  # a directory of that name in the working directory wins
+    with pytest.raises(CheckpointError, match="not a model checkpoint"):
+        gym.make("DyDiff-Hopper", model="hopper")

@@ -343,11 +343,11 @@ def test_imagine_keeps_the_checkpoint_a_held_out_model_scores_best(local_ray, tm
 
 
 def test_a_validation_model_is_named_or_a_directory_and_of_the_task(tmp_path):
-    from dreamenv.integrations.validation import HeldOutScore, validation_model_path
-    from dreamenv.models import pretrained_path
+    from dreamenv.integrations.validation import HeldOutScore
+    from dreamenv.models import model_dir, pretrained_path
 
-    assert validation_model_path("walker2d-rme") == pretrained_path("walker2d-rme")
-    assert validation_model_path(str(tmp_path)) == tmp_path
+    assert model_dir("walker2d-rme") == pretrained_path("walker2d-rme")
+    assert model_dir(str(tmp_path)) == tmp_path
     score = HeldOutScore("walker2d", "walker2d-rme", episodes=2)  # shipped for Walker2d's recipe
     assert score.env.num_envs == 2
     with pytest.raises(ValueError, match="Walker2d"):
