@@ -20,6 +20,28 @@ def use_cpu_time() -> None:
     _clock = time.process_time
 
 
+def cpu_name() -> str:
+    """This machine's CPU model, its bfloat16 units and whether torch multiplies bfloat16
+    natively on it: the same benchmark differs by CPU, so a table says which one it ran on."""
+    import platform
+
+    import torch
+
+    name, units = platform.processor() or platform.machine(), []
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = dict(line.split(":", 1) for line in f if ":" in line)
+        name = info.get("model name\t", name).strip()
+        flags = info.get("flags\t\t", "").split()
+        units = [unit for flag, unit in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"))
+                 if flag in flags]
+    except OSError:
+        pass
+    native = bool(getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)())
+    return f"{name} ({', '.join(units) + ': ' if units else ''}" \
+           f"{'native' if native else 'no native'} bfloat16)"
+
+
 def clock() -> float:
     """Seconds on the benchmark's clock (the wall clock unless :func:`use_cpu_time`)."""
     return _clock()

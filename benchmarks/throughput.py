@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 import dreamenv  # noqa: F401  (registers the DyDiff envs)
-from _common import calls_per_second, clock, print_table, use_cpu_time
+from _common import calls_per_second, clock, cpu_name, print_table, use_cpu_time
 from dreamenv.envs import dream_env_id
 from dreamenv.envs.tensor_vector import TensorDreamVectorEnv
 from dreamenv.tasks import TASKS
@@ -266,8 +266,8 @@ def main() -> None:
                          "x real": rate / real, "x peer": "-", "model %": "-",
                          "roofline %": "-"})
     cfg = getattr(gym.make(learned_id, **options).unwrapped.dynamics, "cfg", None)
-    where = (f"{torch.cuda.get_device_name(args.device)}, " if on_gpu else "") + \
-        f"torch threads={torch.get_num_threads()}"
+    where = (f"{torch.cuda.get_device_name(args.device)}" if on_gpu else cpu_name()) + \
+        f", torch threads={torch.get_num_threads()}"
     clock_name = "CPU time" if args.cpu_time else "wall clock"
     if args.rounds > 1:
         clock_name += (f"; single envs: medians of {args.rounds} rounds alternating with the "
