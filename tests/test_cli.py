@@ -138,6 +138,10 @@ def test_imagine_takes_the_task_recipe_where_no_option_is_given(monkeypatch):
     assert dataclasses.replace(cfg, task="hopper", ppo_hidden=64, gamma=0.99) == \
         imagine.ImagineConfig()
     assert main(["imagine", "--out", "x"]) == 0
-    assert seen[-1] == imagine.ImagineConfig()  # Hopper: the plain defaults
+    assert seen[-1] == imagine.ImagineConfig(**dict(TASKS["hopper"].imagine_options))
+    # A team takes no recipe: the recipes are single-agent PPO, whose observation normalisation
+    # and reward scale a team refuses.
+    assert main(["imagine", "--task", "walker2d", "--agent-conf", "2x3", "--out", "x"]) == 0
+    assert seen[-1] == imagine.ImagineConfig(task="walker2d", agent_conf="2x3")
     assert main(["imagine", "--task", "walker2d", "--no-recipe", "--out", "x"]) == 0
     assert seen[-1] == imagine.ImagineConfig(task="walker2d")  # as before recipes existed

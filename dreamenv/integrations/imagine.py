@@ -166,8 +166,9 @@ class ImagineConfig:
     @classmethod
     def for_task(cls, task: str = "hopper", **options) -> ImagineConfig:
         """The config of ``task``'s main job: the defaults, then the task's recipe, then
-        ``options``."""
-        recipe = dict(get_task(task).imagine_options)
+        ``options``. A team (``agent_conf``) takes no recipe: the recipes are single-agent PPO
+        (observation normalisation and reward scaling do not apply to teams)."""
+        recipe = {} if options.get("agent_conf") else dict(get_task(task).imagine_options)
         return cls(**{**recipe, "task": task, **options})
 
 
