@@ -42,8 +42,8 @@ class Task:
             come from.
         imagine_options: ``(option, value)`` pairs: the task's recipe for ``dreamenv
             imagine`` (the main job), where it differs from ``ImagineConfig``'s defaults
-            (Hopper's); options given on the command line override it, as in rl-zoo's
-            per-env hyperparameters. The README measures each recipe.
+            (RLlib's PPO on a 10-minute clock); options given on the command line override
+            it, as in rl-zoo's per-env hyperparameters. The README measures each recipe.
     """
 
     name: str
