@@ -58,8 +58,8 @@ def model_dir(model: str | Path, context: str = "") -> Path:
         return path
     if (PRETRAINED_DIR / str(model) / "config.json").is_file():
         return PRETRAINED_DIR / str(model)
-    raise CheckpointError(f"model {str(model)!r}{context}: no such checkpoint directory, nor a shipped "
-                          f"model ({', '.join(shipped_models())})")
+    raise CheckpointError(f"model {str(model)!r}{context}: no such checkpoint directory, nor a "
+                          f"shipped model ({', '.join(shipped_models())})")
 
 
 def _split_normalizers(module: torch.nn.Module) -> tuple[dict, dict]:
@@ -125,7 +125,8 @@ def read_config(path: str | Path) -> dict:
 
 def load_checkpoint(path: str | Path, env_id: str | None = None
                     ) -> tuple[DiffusionDynamics | GaussianEnsemble, LearnedTermination, dict]:
-    """Load a checkpoint directory (or a shipped model by name); ``env_id`` (if given) must match the one it was trained on.
+    """Load a checkpoint directory (or a shipped model by name); ``env_id`` (if given) must
+    match the one it was trained on.
 
     Returns:
         The model (in eval mode), its learned termination head, and the parsed config.

@@ -213,7 +213,8 @@ def test_sampling_temperature_option():
 def test_a_shipped_model_is_named_as_a_checkpoint_directory_would_be(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the names resolve in any working directory
     named = gym.make_vec("DyDiff-Walker2d", num_envs=2, model="walker2d-rme")
-    by_path = gym.make_vec("DyDiff-Walker2d", num_envs=2, model=str(pretrained_path("walker2d-rme")))
+    by_path = gym.make_vec("DyDiff-Walker2d", num_envs=2,
+                           model=str(pretrained_path("walker2d-rme")))
     actions = np.zeros((2, 6))
     for env in (named, by_path):
         env.reset(seed=3)
