@@ -30,9 +30,10 @@ def cpu_name() -> str:
     name, units = platform.processor() or platform.machine(), []
     try:
         with open("/proc/cpuinfo") as f:
-            info = dict(line.split(":", 1) for line in f if ":" in line)
-        name = info.get("model name\t", name).strip()
-        flags = info.get("flags\t\t", "").split()
+            info = {key.strip(): value.strip()
+                    for key, value in (line.split(":", 1) for line in f if ":" in line)}
+        name = info.get("model name", name)
+        flags = info.get("flags", "").split()
         units = [unit for flag, unit in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"))
                  if flag in flags]
     except OSError:

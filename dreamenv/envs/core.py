@@ -55,8 +55,8 @@ def load_dynamics(model: object, task: Task, device: str | torch.device | None =
     model object). ``model`` is ``None`` (the shipped model for the task), a checkpoint
     directory or a shipped model's name (``"walker2d-rme"``), a list of them or ``"A+B"`` (a
     :class:`ModelEnsemble` of those checkpoints: its uncertainty is their disagreement; the
-    first one's termination and config), or a model object with ``predict``; a checkpoint is loaded onto ``device``
-    (default the CPU), a model object must already be there."""
+    first one's termination and config), or a model object with ``predict``; a checkpoint is
+    loaded onto ``device`` (default the CPU), a model object must already be there."""
     members = checkpoint_members(model)
     if len(members) > 1:
         from dreamenv.models.model_ensemble import ModelEnsemble

@@ -20,6 +20,7 @@ from dreamenv.models.history import History
 from dreamenv.models.interface import DynamicsModel, Prediction
 from dreamenv.models.trajectory import TrajectoryConfig, TrajectoryDiffusion
 
+
 def pretrained_path(task: str) -> Path:
     """Directory of the pretrained step model shipped for ``task`` (e.g. ``hopper``)."""
     return PRETRAINED_DIR / task
