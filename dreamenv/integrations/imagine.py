@@ -32,13 +32,13 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from dreamenv._atomic import recover_dir, swap_in_dir
 from dreamenv._progress import progress
+from dreamenv.integrations.imagine_config import ImagineConfig
 from dreamenv.integrations.imagine_report import (  # noqa: F401 (format_summary: the CLI's)
     format_summary, nan_for_null, write_run_report)
 from dreamenv.integrations.timing import iteration_timing, start_iteration
@@ -51,125 +51,6 @@ COMPARISON_SEED = 10_000
 REAL_EVALUATION_SEED = 30_000
 """Each iteration's real-env episode ``i`` starts from ``REAL_EVALUATION_SEED + i``, in every
 iteration and run (the validation model's episodes: ``20_000 + seed``)."""
-
-@dataclass
-class ImagineConfig:
-    """What ``dreamenv imagine`` trains and how long."""
-
-    task: str = "hopper"
-    """The task (hopper, walker2d, halfcheetah): its learned env DyDiff-<Task> and real env.
-    A task's recipe (its module's ``imagine_options``) replaces the defaults below where it
-    sets them; an option given explicitly wins (``ImagineConfig.for_task``)."""
-    algo: str = "PPO"
-    """RLlib algorithm: PPO or SAC. PPO is the default because imagined steps are cheap in a
-    wide vector env and PPO turns many of them into progress fast: in 10 minutes here it reached
-    a real return above 2000 (see the README)."""
-    minutes: float = 10.0
-    """Wall-clock budget; the run ends after the iteration that crosses it (0: none)."""
-    steps: int = 0
-    """Imagined-step budget (RLlib's and SB3's total timesteps): the run ends after the
-    iteration that crosses it, or the minutes, whichever comes first (0: none). Unlike minutes
-    it ends a run at the same point on a loaded machine and an idle one."""
-    iterations: int = 0
-    """Stop after this many iterations instead (0: use the step and time budgets)."""
-    num_envs: int = 64
-    """DyDiff envs per env runner (one batched model call steps them all)."""
-    num_env_runners: int = 0
-    """Remote env runners (0: sample in the driver); more need a Ray cluster's CPUs."""
-    start: str = "real"
-    """Episode starts in the learned env: 'real' (the real env's reset) or 'dataset'."""
-    max_episode_steps: int = 1000
-    """Imagined episode length (short, e.g. 5-50, for MBPO-style branched rollouts)."""
-    uncertainty_penalty: float = 0.0
-    """MOPO's lambda: reward - lambda * uncertainty (0: no penalty)."""
-    normalize_observations: bool = False
-    """Feed the agent observations standardised by the state statistics of the data the model
-    learned (fixed for the run; the real env gets the same map, and so does the policy
-    reloaded from the checkpoint)."""
-    reward_scale: float = 1.0
-    """The agent trains on reward times this (the reported returns are not scaled). PPO's
-    value function has to reach returns in the thousands at a few dozen gradient steps per
-    iteration; a scale of 0.01-0.1 puts its targets near 1-10."""
-    ppo_batch: int = 4096
-    """PPO: imagined steps per update (RLlib's train_batch_size_per_learner)."""
-    ppo_minibatch: int = 256
-    """PPO: minibatch size of the update's gradient steps."""
-    ppo_epochs: int = 10
-    """PPO: passes over each batch. Imagined steps are cheap, the learner is not: fewer,
-    larger gradient steps per step (e.g. 16384 / 2048 / 5 with 256 envs) spend more of the
-    time sampling."""
-    ppo_hidden: int = 64
-    """PPO: width of the two hidden layers of the policy and of the (separate) value network."""
-    ppo_activation: str = "tanh"
-    """PPO: activation of those layers (tanh, relu, silu)."""
-    ppo_log_std_init: float | None = None
-    """PPO: None lets the policy network put out the action log-std per state (RLlib's default,
-    starting near 0: a std of 1 on actions in [-1, 1]); a number makes it one free parameter
-    per action dimension, as in CleanRL and SB3, starting at that value (-2: std 0.14)."""
-    ppo_clip: float = 0.2
-    """PPO: clip range of the probability ratio."""
-    gamma: float = 0.99
-    """Discount factor."""
-    gae_lambda: float = 0.95
-    """PPO: GAE's lambda."""
-    grad_clip: float | None = None
-    """Clip each update's gradient to this global norm (None: no clipping)."""
-    model: str = ""
-    """Dynamics checkpoint directory or shipped model's name ('' = the task's shipped model);
-    'A+B' steps an ensemble of them (e.g. walker2d+walker2d-rme) whose uncertainty (for
-    --uncertainty-penalty) is their disagreement."""
-    device: str = ""
-    """Where the learned env's model runs ('cuda', 'cuda:1'; '' = the CPU). The agent's
-    learner stays on RLlib's own choice."""
-    eval_episodes: int = 5
-    """Real-env episodes per evaluation (one evaluation per iteration; episode ``i`` from seed
-    ``REAL_EVALUATION_SEED + i`` every time, all stepped together)."""
-    iteration_seconds: float = 30.0
-    """Train at least this long per iteration, so evaluation stays a small share (0: no
-    minimum)."""
-    iteration_steps: int = 0
-    """Sample at least this many imagined steps per iteration (RLlib's
-    min_sample_timesteps_per_iteration; 0: no minimum). With ``iteration_seconds`` 0 an
-    iteration, and so each evaluation and kept checkpoint, is the same stretch of training on
-    any machine; by the clock a quiet machine's iteration held three times a loaded one's."""
-    compare_episodes: int = 20
-    """Seed-matched episodes per policy in the final comparison (0: skip it). They start from
-    the same seeds whatever ``seed`` is, so every run of a task meets the same medium policy
-    row; 5 episodes put a HalfCheetah policy 350 above its 20-episode return."""
-    validation_model: str = ""
-    """A second model checkpoint of the task (e.g. one trained on other data; or the name of
-    one shipped for it, walker2d-rme) that the agent never trains in: every iteration's policy
-    is scored there (``validation_return``) and the best-scoring checkpoint is kept as
-    ``best_checkpoint/``, an offline choice of the policy to deploy ('' = none)."""
-    validation_episodes: int = 10
-    """Seed-matched episodes per validation (the same starts every iteration)."""
-    keep_iterations: bool = False
-    """Keep a copy of every iteration's checkpoint as ``iterations/NNN/`` (a few MB each), to
-    judge selection rules afterwards (benchmarks/policy_selection.py)."""
-    agent_conf: str = ""
-    """Train MaMuJoCo's factorisation of the body as a team of agents ('3x1': one agent per
-    Hopper joint, through PettingZoo and RLlib's multi-agent API, evaluated in real MaMuJoCo);
-    '' trains one single-agent policy. Needs the multiagent extra."""
-    policy_sharing: str = "per-agent"
-    """With --agent-conf: 'per-agent' (one policy per agent) or 'shared' (one policy for all,
-    on padded observations with the agent's id)."""
-    team_env_runner: str = "batched"
-    """With --agent-conf: 'batched' (all of a runner's episodes in one model call) or
-    'pettingzoo' (RLlib's own runner over ParallelPettingZooEnv copies, one call each)."""
-    threads: int = 1
-    """Torch CPU threads of this process. The learner and the model share it, and Ray's own
-    processes share the cores: with 2 threads on a 2-core machine that is not idle, every
-    parallel op waits for a descheduled thread (measured: a 64-env model step took 92 ms instead
-    of 1.4 ms, and a PPO iteration 40 s instead of 1.1 s)."""
-    seed: int = 0
-
-    @classmethod
-    def for_task(cls, task: str = "hopper", **options) -> ImagineConfig:
-        """The config of ``task``'s main job: the defaults, then the task's recipe, then
-        ``options``. A team (``agent_conf``) takes no recipe: the recipes are single-agent PPO
-        (observation normalisation and reward scaling do not apply to teams)."""
-        recipe = {} if options.get("agent_conf") else dict(get_task(task).imagine_options)
-        return cls(**{**recipe, "task": task, **options})
 
 
 def env_config(cfg: ImagineConfig) -> dict:
@@ -185,6 +66,8 @@ def env_config(cfg: ImagineConfig) -> dict:
         config["device"] = cfg.device
     if cfg.reward_scale != 1.0:
         config["reward_scale"] = cfg.reward_scale
+    if cfg.running_normalization:
+        config["running_normalization_gamma"] = cfg.gamma
     if cfg.normalize_observations:
         from dreamenv.integrations.rllib import observation_norm
         config["observation_norm"] = observation_norm(model, cfg.task)
@@ -196,24 +79,14 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     import ray
     import torch
 
-    from dreamenv.integrations.rllib import algo_config, learner_options, start_log_std
+    from dreamenv.integrations.rllib import (OBSERVATION_NORM_FILE, algo_config, learner_options,
+                                             running_statistics, start_log_std)
 
     if cfg.task not in TASKS:  # refused now, not after the training it would waste
         raise ValueError(f"imagine trains in a task with a module ({', '.join(TASKS)}), got "
                          f"{cfg.task!r}; a learned env of other data: gym.make('DyDiff', "
                          "model=DIR) with your own agent")
-    if cfg.agent_conf and (cfg.normalize_observations or cfg.reward_scale != 1.0):
-        raise ValueError("--normalize-observations and --reward-scale train one single-agent "
-                         "policy; they do not apply with --agent-conf")
-    if not cfg.reward_scale > 0:
-        raise ValueError(f"--reward-scale must be positive, got {cfg.reward_scale}")
-    if min(cfg.minutes, cfg.steps, cfg.iterations) < 0 or not (
-            cfg.minutes or cfg.steps or cfg.iterations):
-        raise ValueError("imagine needs a budget: --minutes, --steps or --iterations above 0 "
-                         f"(got {cfg.minutes}, {cfg.steps}, {cfg.iterations})")
-    if min(cfg.iteration_steps, cfg.iteration_seconds) < 0:
-        raise ValueError("--iteration-steps and --iteration-seconds must be 0 or more, got "
-                         f"{cfg.iteration_steps} and {cfg.iteration_seconds}")
+    cfg.check()
     envs = env_config(cfg)  # a misspelled model name is refused here, before Ray starts
     if cfg.validation_model:
         resolved_models(cfg.validation_model)
@@ -233,7 +106,7 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
         previous = json.loads(report_file.read_text())
         before = previous.get("config", {})
         for key in ("task", "algo", "agent_conf", "policy_sharing", "normalize_observations",
-                    "reward_scale", "ppo_hidden", "ppo_activation"):
+                    "reward_scale", "running_normalization", "ppo_hidden", "ppo_activation"):
             if before.get(key, getattr(ImagineConfig, key)) != getattr(cfg, key):
                 raise ValueError(f"{out_dir}: holds a run with {key}={before.get(key)!r}, not "
                                  f"{getattr(cfg, key)!r}; use a new --out")
@@ -259,6 +132,9 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     algorithm = config.build_algo()
     if resume:
         algorithm.restore_from_path(str(checkpoint))
+        if cfg.running_normalization:  # carry on behind the map the policy was saved with
+            running_statistics(
+                algorithm, load=json.loads((checkpoint / OBSERVATION_NORM_FILE).read_text()))
     elif cfg.algo.upper() == "PPO" and cfg.ppo_log_std_init is not None:
         start_log_std(algorithm, cfg.ppo_log_std_init)
     elapsed0 = log[-1]["time_s"] if log else 0.0
@@ -274,11 +150,16 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
             began = time.perf_counter()
             result = algorithm.train()
             trained = time.perf_counter()
-            policy = _trained_policy(cfg, algorithm, envs.get("observation_norm"))
+            norm, imagined = envs.get("observation_norm"), None
+            if cfg.running_normalization:  # the map the policy is trained behind, now
+                norm, imagined = running_statistics(algorithm)
+            policy = _trained_policy(cfg, algorithm, norm)
             real_return = real(policy)
             wall = time.perf_counter() - began
             elapsed = elapsed0 + time.perf_counter() - start
             row = _row(result, len(log) + 1, elapsed, real_return, cfg.reward_scale)
+            if imagined is not None:  # RLlib's returns are of the normalised reward
+                row["imagined_return"] = imagined
             steps = max(0, row["env_steps"] - (log[-1]["env_steps"] if log else 0))
             row.update(iteration_timing(algorithm, result, wall, steps,
                                         evaluation=wall - (trained - began)))
@@ -286,7 +167,7 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
             if validate:
                 row["validation_return"] = validate(policy)
             log.append(row)
-            _save_checkpoint(algorithm, checkpoint, envs.get("observation_norm"))
+            _save_checkpoint(algorithm, checkpoint, norm)
             if validate and row["validation_return"] > best:
                 keep_copy(checkpoint, best_checkpoint)
             if cfg.keep_iterations:
@@ -300,7 +181,7 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
                 break
         comparison, references = None, {}
         if cfg.compare_episodes:
-            agents = {"agent": _trained_policy(cfg, algorithm, envs.get("observation_norm"))}
+            agents = {"agent": _trained_policy(cfg, algorithm, norm)}
             if validate and best_checkpoint.is_dir():
                 from dreamenv.evaluation.policies import load_policy  # a team's or one agent's
                 agents["agent-validated"] = load_policy(str(best_checkpoint), cfg.task)[1]

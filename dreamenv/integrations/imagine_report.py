@@ -13,7 +13,7 @@ import numpy as np
 from dreamenv._atomic import atomic_path
 
 if TYPE_CHECKING:
-    from dreamenv.integrations.imagine import ImagineConfig
+    from dreamenv.integrations.imagine_config import ImagineConfig
 
 
 def write_run_report(path: Path, cfg: ImagineConfig, log: list[dict],

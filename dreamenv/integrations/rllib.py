@@ -22,6 +22,7 @@ from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.algorithms.sac import SACConfig
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModule
+from gymnasium.wrappers.utils import RunningMeanStd
 from ray.tune.registry import register_env
 
 from dreamenv.envs.vector import DreamVectorEnv
@@ -29,7 +30,7 @@ from dreamenv.tasks import get_task
 from dreamenv.wrappers import UncertaintyPenaltyVector
 
 if TYPE_CHECKING:
-    from dreamenv.integrations.imagine import ImagineConfig
+    from dreamenv.integrations.imagine_config import ImagineConfig
 
 DREAM_ENV = "dreamenv-DyDiff"
 REAL_ENV = "dreamenv-real"
@@ -43,13 +44,24 @@ def make_dream_env(config: dict) -> gym.vector.VectorEnv:
     """RLlib env creator: ``config`` holds ``num_envs`` (from RLlib), :class:`DreamVectorEnv`'s
     keyword arguments, ``uncertainty_penalty`` (MOPO's lambda, 0 for none), ``reward_scale``
     (the agent trains on reward times it) and ``observation_norm`` (see
-    :func:`observation_norm`; absent: raw observations)."""
+    :func:`observation_norm`; absent: raw observations), or instead of the last two
+    ``running_normalization_gamma``: rewards scaled by the running spread of the return
+    discounted by it (Gymnasium's ``NormalizeReward``) and observations standardised by their
+    running statistics (:class:`RunningObservationNorm`)."""
     kwargs = {k: v for k, v in config.items() if k in ENV_KEYS}
     env: gym.vector.VectorEnv = DreamVectorEnv(num_envs=int(config.get("num_envs", 1)),
                                                **kwargs)
     penalty = float(config.get("uncertainty_penalty", 0.0))
     if penalty:
         env = UncertaintyPenaltyVector(env, penalty)
+    gamma = config.get("running_normalization_gamma")
+    if gamma is not None:
+        if "reward_scale" in config or "observation_norm" in config:
+            raise ValueError("running_normalization_gamma replaces reward_scale and "
+                             "observation_norm; give one or the other")
+        # RLlib's episode returns are of the normalised reward: the env's own are kept below it.
+        env = gym.wrappers.vector.RecordEpisodeStatistics(env, buffer_length=100)
+        return RunningObservationNorm(gym.wrappers.vector.NormalizeReward(env, gamma=gamma))
     scale = float(config.get("reward_scale", 1.0))
     if scale != 1.0:
         env = gym.wrappers.vector.TransformReward(env, functools.partial(np.multiply, scale))
@@ -110,6 +122,69 @@ def _normalized(env: gym.vector.VectorEnv, norm: dict | None) -> gym.vector.Vect
     return gym.wrappers.vector.TransformObservation(
         env, standardize, gym.vector.utils.batch_space(space, env.num_envs),
         single_observation_space=space)
+
+
+class RunningObservationNorm(gym.vector.VectorObservationWrapper):
+    """Observations standardised by the running mean and variance of every observation seen
+    so far, updated at each step and reset (SB3's ``VecNormalize``, CleanRL's PPO), clipped to
+    ±10 as :func:`standardizer` clips. The map moves as the agent visits new states, so the
+    policy is saved with the map as it stood (:attr:`norm`), which the real env then applies
+    fixed."""
+
+    def __init__(self, env: gym.vector.VectorEnv, epsilon: float = 1e-8):
+        super().__init__(env)
+        shape = env.single_observation_space.shape
+        self.rms = RunningMeanStd(shape=shape)
+        self.epsilon = epsilon
+        self.single_observation_space = gym.spaces.Box(-10.0, 10.0, shape, np.float32)
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space,
+                                                              env.num_envs)
+
+    def observations(self, observations: np.ndarray) -> np.ndarray:
+        self.rms.update(np.asarray(observations, dtype=np.float64))
+        return _standardize(self.rms.mean, np.sqrt(self.rms.var + self.epsilon), observations)
+
+    @property
+    def norm(self) -> dict:
+        """The map now, in :func:`observation_norm`'s form (with the count it rests on)."""
+        return {"mean": self.rms.mean.tolist(),
+                "std": np.sqrt(self.rms.var + self.epsilon).tolist(),
+                "count": float(self.rms.count)}
+
+    def load(self, norm: dict) -> None:
+        """Carry on from a saved :attr:`norm` (a resumed run)."""
+        mean, std = (np.asarray(norm[k], dtype=np.float64) for k in ("mean", "std"))
+        if mean.shape != self.rms.mean.shape or std.shape != mean.shape:
+            raise ValueError(f"observation norm of shape {mean.shape}, the env's observations "
+                             f"{self.rms.mean.shape}")
+        self.rms.mean, self.rms.var = mean, np.maximum(std**2 - self.epsilon, 0.0)
+        self.rms.count = float(norm.get("count", 1e4))
+
+
+def running_statistics(algorithm, load: dict | None = None) -> tuple[dict, float] | None:
+    """``(norm, imagined_return)`` of the algorithm's sampling env under running normalisation
+    (the first env runner's that has one): its :attr:`RunningObservationNorm.norm`, and the
+    mean return, in the env's own reward, of its last 100 episodes (NaN before the first
+    ends). With ``load``, every runner's map is first set to it. None without running
+    normalisation."""
+    def visit(runner) -> tuple[dict, float] | None:
+        env = _inner(getattr(runner, "env", None), RunningObservationNorm)
+        if env is None:
+            return None
+        if load is not None:
+            env.load(load)
+        returns = _inner(env, gym.wrappers.vector.RecordEpisodeStatistics).return_queue
+        return env.norm, float(np.mean(returns)) if returns else float("nan")
+
+    found = [stats for stats in algorithm.env_runner_group.foreach_env_runner(visit) if stats]
+    return found[0] if found else None
+
+
+def _inner(env: gym.vector.VectorEnv | None, kind: type) -> gym.vector.VectorEnv | None:
+    """The first wrapper of ``kind`` in the chain from ``env`` inwards (None if none)."""
+    while env is not None and not isinstance(env, kind):
+        env = getattr(env, "env", None)
+    return env
 
 
 def register() -> None:
