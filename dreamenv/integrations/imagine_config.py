@@ -144,8 +144,8 @@ class ImagineConfig:
                              "not apply with --agent-conf")
         if self.running_normalization and scaled:
             raise ValueError("--running-normalization replaces --normalize-observations and "
-                             "--reward-scale; give one or the other (--no-recipe drops a "
-                             "recipe's)")
+                             "--reward-scale; give one or the other (--no-running-normalization "
+                             "turns a recipe's off)")
         if self.running_normalization and self.num_env_runners > 1:
             raise ValueError("--running-normalization keeps its statistics in one env runner; "
                              f"use --num-env-runners 0 or 1, not {self.num_env_runners}")

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 import gymnasium as gym
 import numpy as np
 import torch
+from gymnasium.wrappers.utils import RunningMeanStd
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.algorithms.sac import SACConfig
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModule
-from gymnasium.wrappers.utils import RunningMeanStd
 from ray.tune.registry import register_env
 
 from dreamenv.envs.vector import DreamVectorEnv
@@ -161,12 +161,11 @@ class RunningObservationNorm(gym.vector.VectorObservationWrapper):
         self.rms.count = float(norm.get("count", 1e4))
 
 
-def running_statistics(algorithm, load: dict | None = None) -> tuple[dict, float] | None:
+def running_statistics(algorithm, load: dict | None = None) -> tuple[dict, float]:
     """``(norm, imagined_return)`` of the algorithm's sampling env under running normalisation
     (the first env runner's that has one): its :attr:`RunningObservationNorm.norm`, and the
     mean return, in the env's own reward, of its last 100 episodes (NaN before the first
-    ends). With ``load``, every runner's map is first set to it. None without running
-    normalisation."""
+    ends). With ``load``, every runner's map is first set to it."""
     def visit(runner) -> tuple[dict, float] | None:
         env = _inner(getattr(runner, "env", None), RunningObservationNorm)
         if env is None:
@@ -177,7 +176,10 @@ def running_statistics(algorithm, load: dict | None = None) -> tuple[dict, float
         return env.norm, float(np.mean(returns)) if returns else float("nan")
 
     found = [stats for stats in algorithm.env_runner_group.foreach_env_runner(visit) if stats]
-    return found[0] if found else None
+    if not found:
+        raise RuntimeError("no env runner samples behind a RunningObservationNorm: the env "
+                           "config lacks running_normalization_gamma")
+    return found[0]
 
 
 def _inner(env: gym.vector.VectorEnv | None, kind: type) -> gym.vector.VectorEnv | None:
