@@ -71,6 +71,10 @@ class ImagineConfig:
     per action dimension, as in CleanRL and SB3, starting at that value (-2: std 0.14)."""
     ppo_clip: float = 0.2
     """PPO: clip range of the probability ratio."""
+    ppo_vf_coeff: float = 1.0
+    """PPO: weight of the value loss (the squared error) beside the policy's in the one loss
+    whose gradient --grad-clip clips (RLlib's vf_loss_coeff; CleanRL and SB3 weigh half the
+    squared error by 0.5, which is 0.25 here)."""
     gamma: float = 0.99
     """Discount factor."""
     gae_lambda: float = 0.95

@@ -261,10 +261,11 @@ def learner_options(config: AlgorithmConfig, cfg: ImagineConfig) -> None:
     for name, value, ok in (("gamma", cfg.gamma, 0 < cfg.gamma <= 1),
                             ("gae-lambda", cfg.gae_lambda, 0 <= cfg.gae_lambda <= 1),
                             ("ppo-clip", cfg.ppo_clip, cfg.ppo_clip > 0),
+                            ("ppo-vf-coeff", cfg.ppo_vf_coeff, cfg.ppo_vf_coeff >= 0),
                             ("ppo-hidden", cfg.ppo_hidden, cfg.ppo_hidden >= 1)):
         if not ok:
             raise ValueError(f"--{name} {value} is out of range (gamma in (0, 1], gae-lambda "
-                             "in [0, 1], ppo-clip > 0, ppo-hidden >= 1)")
+                             "in [0, 1], ppo-clip > 0, ppo-vf-coeff >= 0, ppo-hidden >= 1)")
     config.training(gamma=cfg.gamma)
     if cfg.grad_clip is not None:
         if not cfg.grad_clip > 0:
@@ -277,7 +278,8 @@ def learner_options(config: AlgorithmConfig, cfg: ImagineConfig) -> None:
                          f"{cfg.ppo_activation!r}")
     config.training(train_batch_size_per_learner=cfg.ppo_batch,
                     minibatch_size=cfg.ppo_minibatch, num_epochs=cfg.ppo_epochs,
-                    lambda_=cfg.gae_lambda, clip_param=cfg.ppo_clip)
+                    lambda_=cfg.gae_lambda, clip_param=cfg.ppo_clip,
+                    vf_loss_coeff=cfg.ppo_vf_coeff)
     config.rl_module(model_config={"fcnet_hiddens": [cfg.ppo_hidden] * 2,
                                    "fcnet_activation": cfg.ppo_activation,
                                    "vf_share_layers": False,

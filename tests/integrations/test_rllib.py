@@ -277,11 +277,12 @@ def test_learner_options_build_the_ppo_asked_for_and_the_runners_start_from_its_
     from dreamenv.integrations.rllib import learner_options, start_log_std
 
     cfg = ImagineConfig(ppo_hidden=32, ppo_activation="relu", ppo_log_std_init=-1.5,
-                        ppo_clip=0.1, gamma=0.98, gae_lambda=0.9, grad_clip=0.5)
+                        ppo_clip=0.1, gamma=0.98, gae_lambda=0.9, grad_clip=0.5,
+                        ppo_vf_coeff=0.25)
     config = algo_config("PPO", {"max_episode_steps": 30}, num_envs=2, eval_episodes=1)
     learner_options(config, cfg)
-    assert (config.gamma, config.lambda_, config.clip_param, config.grad_clip) == (
-        0.98, 0.9, 0.1, 0.5)
+    assert (config.gamma, config.lambda_, config.clip_param, config.grad_clip,
+            config.vf_loss_coeff) == (0.98, 0.9, 0.1, 0.5, 0.25)
     algorithm = config.build_algo()
     try:
         start_log_std(algorithm, cfg.ppo_log_std_init)
@@ -297,7 +298,8 @@ def test_learner_options_build_the_ppo_asked_for_and_the_runners_start_from_its_
     for bad, match in (({"ppo_activation": "gelu"}, "tanh, relu or silu"),
                        ({"grad_clip": 0.0}, "must be positive"),
                        ({"gamma": 1.5}, "--gamma 1.5 is out of range"),
-                       ({"ppo_hidden": 0}, "--ppo-hidden 0 is out of range")):
+                       ({"ppo_hidden": 0}, "--ppo-hidden 0 is out of range"),
+                       ({"ppo_vf_coeff": -1.0}, "--ppo-vf-coeff -1.0 is out of range")):
         with pytest.raises(ValueError, match=match):
             learner_options(algo_config("PPO", {}, num_envs=2), ImagineConfig(**bad))
 
