@@ -47,12 +47,13 @@ class ImagineConfig:
     value function has to reach returns in the thousands at a few dozen gradient steps per
     iteration; a scale of 0.01-0.1 puts its targets near 1-10."""
     running_normalization: bool = False
-    """Instead of normalize_observations and reward_scale: scale rewards by the running spread of the discounted return
-    (Gymnasium's ``NormalizeReward``) and standardise observations by their running mean and
-    variance, both updated as the agent samples (SB3's ``VecNormalize``, CleanRL's PPO). The
-    checkpoint keeps the observation map as it stood, which the real env and a reloaded policy
-    apply. The reward's scale follows the agent's returns as they grow, where a fixed scale
-    leaves the value targets, and their share of a clipped gradient, growing with them."""
+    """Instead of normalize_observations and reward_scale: scale rewards by the running spread
+    of the discounted return (Gymnasium's ``NormalizeReward``) and standardise observations by
+    their running mean and variance, both updated as the agent samples (SB3's
+    ``VecNormalize``, CleanRL's PPO). The checkpoint keeps the observation map as it stood,
+    which the real env and a reloaded policy apply. The reward's scale follows the agent's
+    returns as they grow, where a fixed scale leaves the value targets, and their share of a
+    clipped gradient, growing with them."""
     ppo_batch: int = 4096
     """PPO: imagined steps per update (RLlib's train_batch_size_per_learner)."""
     ppo_minibatch: int = 256

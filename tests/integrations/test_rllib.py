@@ -371,9 +371,13 @@ def test_the_main_job_takes_shipped_models_by_name_alone_or_as_an_ensemble(tmp_p
     assert resolved_models(str(tmp_path)) == str(tmp_path)
     config = env_config(ImagineConfig.for_task("walker2d", model="walker2d+walker2d-rme"))
     assert config["model"] == both
+    # the recipe normalises by running statistics, not by the data's
+    assert config["running_normalization_gamma"] == 0.99 and "observation_norm" not in config
     # observations are standardised by the first member's data, named or not
-    named = config["observation_norm"]
-    assert named == env_config(ImagineConfig.for_task("walker2d"))["observation_norm"]
+    named = env_config(ImagineConfig(task="walker2d", model="walker2d+walker2d-rme",
+                                     normalize_observations=True))["observation_norm"]
+    alone = env_config(ImagineConfig(task="walker2d", normalize_observations=True))
+    assert named == alone["observation_norm"]
     score = HeldOutScore("walker2d", "walker2d+walker2d-rme", episodes=1)
     assert score.env.num_envs == 1
     with pytest.raises(ValueError, match="'walkr2d-rme' in 'walker2d\\+walkr2d-rme': no such "
