@@ -20,7 +20,7 @@ TASK = Task(
     # The main job's recipe (README, "Every task"): observations and rewards normalised by
     # running statistics, as the one-file example does (without normalisation PPO stood
     # still; with the data's statistics and a fixed scale of 0.05 the last policy beat the
-    # medium one in none of seeds 3-10, with running ones in three of 2 and 4-13:
+    # medium one in none of seeds 3-10, with running ones in three of 2 and 4-15:
     # docs/main-job-tasks.md), MOPO's penalty at 2, the example's PPO shape (a free log-std
     # starting at -0.5, gradients clipped to 0.5, 2048-row minibatches), and the policy kept
     # by a second model's return: past its best iterate the agent learns the shipped model's
