@@ -79,7 +79,7 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     import ray
     import torch
 
-    from dreamenv.integrations.rllib import (OBSERVATION_NORM_FILE, algo_config, learner_options,
+    from dreamenv.integrations.rllib import (algo_config, learner_options, read_observation_norm,
                                              running_statistics, start_log_std)
 
     if cfg.task not in TASKS:  # refused now, not after the training it would waste
@@ -133,8 +133,7 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
     if resume:
         algorithm.restore_from_path(str(checkpoint))
         if cfg.running_normalization:  # carry on behind the map the policy was saved with
-            running_statistics(
-                algorithm, load=json.loads((checkpoint / OBSERVATION_NORM_FILE).read_text()))
+            running_statistics(algorithm, load=read_observation_norm(checkpoint))
     elif cfg.algo.upper() == "PPO" and cfg.ppo_log_std_init is not None:
         start_log_std(algorithm, cfg.ppo_log_std_init)
     elapsed0 = log[-1]["time_s"] if log else 0.0

@@ -98,6 +98,21 @@ def observation_norm(model: str | Path | None, task: str) -> dict:
     return {"mean": norms["state_norm.mean"], "std": norms["state_norm.std"]}
 
 
+def read_observation_norm(checkpoint: Path) -> dict:
+    """The observation normalisation saved beside a checkpoint (``mean`` and ``std`` as float64
+    arrays, and the running ``count`` where one was kept); a missing or malformed file is
+    refused in one line that names it."""
+    norm_file = Path(checkpoint) / OBSERVATION_NORM_FILE
+    try:
+        saved = json.loads(norm_file.read_text())
+        norm = {k: np.asarray(saved[k], dtype=np.float64) for k in ("mean", "std")}
+        if "count" in saved:
+            norm["count"] = float(saved["count"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{norm_file}: not an observation normalisation ({e})") from None
+    return norm
+
+
 def _standardize(mean: np.ndarray, std: np.ndarray, obs: np.ndarray) -> np.ndarray:
     return np.clip((obs - mean) / std, -10.0, 10.0).astype(np.float32)
 
@@ -321,12 +336,8 @@ class RLlibPolicy:
         env = gym.make(get_task(task).env_id)
         norm_file, norm = path / OBSERVATION_NORM_FILE, None
         if norm_file.is_file():
-            try:
-                norm = json.loads(norm_file.read_text())
-                norm = {k: np.asarray(norm[k], dtype=np.float64) for k in ("mean", "std")}
-            except (ValueError, KeyError, TypeError) as e:
-                raise ValueError(f"{norm_file}: not an observation normalisation ({e})") from None
-            if any(v.shape != env.observation_space.shape for v in norm.values()):
+            norm = read_observation_norm(path)
+            if any(norm[k].shape != env.observation_space.shape for k in ("mean", "std")):
                 raise ValueError(f"{norm_file}: normalises observations of shape "
                                  f"{norm['mean'].shape}, {env.spec.id}'s are "
                                  f"{env.observation_space.shape}")
