@@ -223,6 +223,15 @@ class ImaginedBatch:
         self.x_position[rows] = x_position
         self.noise.reseed(rows, keys)
 
+    def kick_rows(self, rows: np.ndarray, delta: np.ndarray) -> np.ndarray:
+        """Add ``delta`` ``(k, S)`` to ``rows``' current imagined state, which the next step
+        continues from; returns the kicked states ``(k, S)`` (float64). A robustness probe:
+        how large a per-step push a gait survives in the model (evaluation/falls.py)."""
+        current = self.window.states[:, -1]
+        kicked = current[rows].cpu().double().numpy() + np.asarray(delta, dtype=np.float64)
+        current[rows] = torch.as_tensor(kicked, dtype=current.dtype, device=self.device)
+        return kicked
+
     def step(self, actions: np.ndarray) -> StepBatch:
         """One model step for all rows; ``actions`` ``(N, A)`` already validated and clipped."""
         if self.in_numpy:

@@ -52,7 +52,8 @@ def cmd_falls(args: argparse.Namespace) -> None:
               f"{json.dumps(report['open_loop'])}; closed-loop lengths real "
               f"{closed['real_lengths']} learned {closed['learned_lengths']}; one-step error "
               f"{report['one_step_error_over_std']['total']:.4f} of the spread, real falls "
-              f"under per-step kicks of that size {json.dumps(report['noise_floor'])}")
+              f"under per-step kicks of that size {json.dumps(report['noise_floor'])}, "
+              f"learned falls {json.dumps(report['learned_noise_floor'])}")
     print(f"wrote {args.out}/falls-*.json and .png")
 
 

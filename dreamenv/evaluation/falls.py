@@ -25,6 +25,8 @@ Hopper, Walker2d). Four measurements, from local to global:
    dimension kicked after each step by Gaussian noise of a fraction of its spread, against the
    model's own one-step error in the same units (``one_step_error_over_std``). A steady gait near
    the angle limit can fall from per-step errors far below anything a plot of one step shows.
+   The same kicks in the learned env (``learned_noise_floor``) say how forgiving the model is:
+   a gait it keeps up under kicks that fell it in the real env is one an agent can exploit.
 """
 
 from __future__ import annotations
@@ -101,10 +103,47 @@ def noise_floor(policy: object, state_std: np.ndarray, levels: tuple[float, ...]
 
     The observation is ``qpos[1:]`` then ``qvel`` (Hopper-v5's layout); the kick goes into the
     simulator's state, so the next step starts from the kicked state."""
-    policy = as_policy(policy)
     env = gym.make(env_id, max_episode_steps=max_steps)
     body = env.unwrapped
     n_pos = body.model.nq - 1  # x is not observed
+
+    def kick(delta: np.ndarray) -> np.ndarray:
+        qpos, qvel = body.data.qpos.copy(), body.data.qvel.copy()
+        qpos[1:] += delta[:n_pos]
+        qvel += delta[n_pos:]
+        body.set_state(qpos, qvel)
+        return body._get_obs()  # the env's own observation of the kicked state
+
+    try:
+        return _kicked_falls(env, kick, policy, state_std, levels, episodes, seed)
+    finally:
+        env.close()
+
+
+def learned_noise_floor(policy: object, model: object, state_std: np.ndarray,
+                        levels: tuple[float, ...] = NOISE_LEVELS, episodes: int = 10,
+                        seed: int = 0, max_steps: int = 1000, task: str = "hopper"
+                        ) -> dict[str, float]:
+    """:func:`noise_floor` in the learned env: the same kicks, from the same seeds, added to the
+    imagined state, which the model continues from. Beside the real env's it says how
+    forgiving the model is: a model that keeps a gait up under kicks that fell it in the real
+    env is more stable than the body it learned, and an agent trained in it can rely on that."""
+    env = gym.make(dream_env_id(task), model=model, max_episode_steps=max_steps,
+                   precision="float32")
+    core = env.unwrapped.core
+    row = np.array([0])
+    try:
+        return _kicked_falls(env, lambda delta: core.kick_rows(row, delta[None])[0], policy,
+                             state_std, levels, episodes, seed)
+    finally:
+        env.close()
+
+
+def _kicked_falls(env: gym.Env, kick, policy: object, state_std: np.ndarray,
+                  levels: tuple[float, ...], episodes: int, seed: int) -> dict[str, float]:
+    """Fall fraction per level of ``policy`` in ``env`` when ``kick(delta) -> obs`` pushes the
+    state by ``delta`` after every step that did not end the episode."""
+    policy = as_policy(policy)
     out = {}
     for level in levels:
         rng = np.random.default_rng(seed)
@@ -118,14 +157,8 @@ def noise_floor(policy: object, state_std: np.ndarray, levels: tuple[float, ...]
                     falls += int(terminated)
                     break
                 if level > 0:
-                    kick = rng.normal(0.0, level, len(state_std)) * state_std
-                    qpos, qvel = body.data.qpos.copy(), body.data.qvel.copy()
-                    qpos[1:] += kick[:n_pos]
-                    qvel += kick[n_pos:]
-                    body.set_state(qpos, qvel)
-                    obs = body._get_obs()  # the env's own observation of the kicked state
+                    obs = kick(rng.normal(0.0, level, len(state_std)) * state_std)
         out[str(level)] = falls / episodes
-    env.close()
     return out
 
 
@@ -263,9 +296,12 @@ def diagnose(policy: object, model: object = None, episodes: int = 10, seed: int
                                                        learned_states[..., 0]),
                              "abs_angle_quantiles": _quantiles(np.abs(real_states[..., 1]),
                                                                np.abs(learned_states[..., 1]))}
-    # 5. The noise floor: the real env's falls under per-step kicks of the model's size.
+    # 5. The noise floor: falls under per-step kicks of the model's size, real and learned.
     report["noise_floor"] = noise_floor(policy, std, episodes=episodes, seed=seed,
                                         max_steps=max_steps, env_id=env_id)
+    report["learned_noise_floor"] = learned_noise_floor(policy, model, std, episodes=episodes,
+                                                        seed=seed, max_steps=max_steps,
+                                                        task=task)
     report["health_limits"] = {name: [v for v in limits if np.isfinite(v)]
                                for name, limits in (("z", body.healthy_z),
                                                     ("angle", body.healthy_angle))}
@@ -341,11 +377,14 @@ def write_report(report: dict, out_dir: str | Path, label: str) -> Path:
 
 
 def _plot_noise_floor(ax, report: dict) -> None:
-    """Real fall fraction against the per-step kick, with the model's one-step error marked."""
-    floor = report["noise_floor"]
-    levels = [float(k) for k in floor]
-    shown = [max(level, 1e-4) for level in levels]  # the unkicked env at the left edge
-    ax.plot(shown, list(floor.values()), "ko-", label="real env, kicked every step")
+    """Fall fraction against the per-step kick, real and learned env, with the model's one-step
+    error marked."""
+    for key, style, name in (("noise_floor", "ko-", "real env"),
+                             ("learned_noise_floor", "C0s--", "learned env")):
+        floor = report.get(key)  # reports from before the learned env's floor lack it
+        if floor:
+            shown = [max(float(k), 1e-4) for k in floor]  # the unkicked env at the left edge
+            ax.plot(shown, list(floor.values()), style, label=f"{name}, kicked every step")
     error = report["one_step_error_over_std"]
     ax.axvline(error["total"], color="C1", label=f"model's one-step error ({error['total']:.3f})")
     ax.axvline(error["bias"], color="C1", ls="--", label=f"its bias ({error['bias']:.3f})")

@@ -62,8 +62,7 @@ def env_config(cfg: ImagineConfig) -> dict:
     model = resolved_models(cfg.model) if cfg.model else None
     if model:
         config["model"] = model
-    if cfg.device:
-        config["device"] = cfg.device
+    config.update(learned_env_kwargs(cfg))
     if cfg.reward_scale != 1.0:
         config["reward_scale"] = cfg.reward_scale
     if cfg.running_normalization:
@@ -72,6 +71,17 @@ def env_config(cfg: ImagineConfig) -> dict:
         from dreamenv.integrations.rllib import observation_norm
         config["observation_norm"] = observation_norm(model, cfg.task)
     return config
+
+
+def learned_env_kwargs(cfg: ImagineConfig) -> dict:
+    """The learned envs' options every learned env of a run shares (training, validation,
+    final comparison): where the model runs and its sampling steps."""
+    kwargs = {}
+    if cfg.device:
+        kwargs["device"] = cfg.device
+    if cfg.denoising_steps:
+        kwargs["denoising_steps"] = cfg.denoising_steps
+    return kwargs
 
 
 def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
@@ -117,7 +127,8 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
                              "--out")
         log = [nan_for_null(row) for row in previous["log"]]
     validate = (HeldOutScore(cfg.task, cfg.validation_model, cfg.validation_episodes,
-                             20_000 + cfg.seed, cfg.device) if cfg.validation_model else None)
+                             20_000 + cfg.seed, learned_env_kwargs(cfg))
+                if cfg.validation_model else None)
     build = algo_config
     if cfg.agent_conf:
         from dreamenv.integrations.rllib_multiagent import multiagent_algo_config as build
@@ -275,6 +286,6 @@ def _final_comparison(cfg: ImagineConfig, model: str | None, agents: dict, out_d
         policies["medium"] = behaviour_policy(cfg.task, "medium", deterministic=True)
     report = compare_policies(policies, episodes=cfg.compare_episodes, seed=COMPARISON_SEED,
                               task=cfg.task, model=model,
-                              env_kwargs={"device": cfg.device} if cfg.device else None)
+                              env_kwargs=learned_env_kwargs(cfg))
     write_report(report, out_dir)
     return report

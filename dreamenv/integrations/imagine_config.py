@@ -86,6 +86,12 @@ class ImagineConfig:
     """Dynamics checkpoint directory or shipped model's name ('' = the task's shipped model);
     'A+B' steps an ensemble of them (e.g. walker2d+walker2d-rme) whose uncertainty (for
     --uncertainty-penalty) is their disagreement."""
+    denoising_steps: int = 0
+    """Sampling steps of every learned env of the run: the one the agent trains in, the
+    validation model's and the final comparison's (0: the model's own, 2). More steps follow
+    the learned distribution more closely at more model time a step: on Walker2d the shipped
+    model's two steps keep up gaits that fall in the real env, which more steps let fall more
+    often (docs/main-job-tasks.md)."""
     device: str = ""
     """Where the learned env's model runs ('cuda', 'cuda:1'; '' = the CPU). The agent's
     learner stays on RLlib's own choice."""
@@ -160,6 +166,9 @@ class ImagineConfig:
                 self.minutes or self.steps or self.iterations):
             raise ValueError("imagine needs a budget: --minutes, --steps or --iterations above "
                              f"0 (got {self.minutes}, {self.steps}, {self.iterations})")
+        if not 0 <= self.denoising_steps <= 50:
+            raise ValueError(f"--denoising-steps must be in 1..50 (0: the model's own), got "
+                             f"{self.denoising_steps}")
         if min(self.iteration_steps, self.iteration_seconds) < 0:
             raise ValueError("--iteration-steps and --iteration-seconds must be 0 or more, got "
                              f"{self.iteration_steps} and {self.iteration_seconds}")

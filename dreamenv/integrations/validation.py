@@ -53,10 +53,10 @@ class SeedMatchedScore:
 class HeldOutScore(SeedMatchedScore):
     """:class:`SeedMatchedScore` of ``episodes`` episodes in the learned env of ``task`` on the
     checkpoint ``model`` (see :func:`resolved_models`; no uncertainty penalty: the model's own
-    reward)."""
+    reward); ``env_kwargs`` go to the env (``device``, ``denoising_steps``)."""
 
     def __init__(self, task: str, model: str, episodes: int = 10, seed: int = 0,
-                 device: str = ""):
+                 env_kwargs: dict | None = None):
         import gymnasium as gym
 
         from dreamenv.envs import dream_env_id
@@ -66,8 +66,7 @@ class HeldOutScore(SeedMatchedScore):
         max_steps = get_task(task).max_episode_steps or 1000
         super().__init__(gym.make_vec(dream_env_id(task), num_envs=episodes,
                                       model=resolved_models(model),
-                                      max_episode_steps=max_steps,
-                                      **({"device": device} if device else {})),
+                                      max_episode_steps=max_steps, **(env_kwargs or {})),
                          seed, max_steps)
 
 

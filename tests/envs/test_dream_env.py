@@ -91,6 +91,23 @@ def test_seeded_episodes_are_reproducible_and_seeds_differ():
     assert not np.array_equal(a[1], c[1])
 
 
+def test_a_kicked_row_continues_from_its_kicked_state():
+    """``kick_rows`` moves the imagined state the next step starts from: a zero kick changes
+    nothing, a small one changes what follows, and the window holds the kicked state."""
+    actions = np.random.default_rng(0).uniform(-1, 1, (3, 3))
+    env = gym.make("DyDiff-Hopper")
+    core = env.unwrapped.core
+    runs = []
+    for delta in (0.0, 0.0, 0.05):
+        env.reset(seed=3)
+        env.step(actions[0])
+        kicked = core.kick_rows(np.array([0]), np.full((1, 11), delta))
+        np.testing.assert_allclose(core.window.current.numpy(), kicked, atol=1e-6)
+        runs.append([env.step(a)[0] for a in actions[1:]])
+    assert all(np.array_equal(x, y) for x, y in zip(runs[0], runs[1]))
+    assert not np.allclose(runs[0][0], runs[2][0])
+
+
 def test_truncation_at_max_episode_steps():
     env = gym.make("DyDiff-Hopper", max_episode_steps=5)
     env.reset(seed=0)

@@ -34,6 +34,7 @@ def test_diagnosis_of_a_falling_policy(tmp_path):
     assert 0 < error["bias"] <= error["total"] < 0.2 and len(error["per_dim"]) == 11
     assert list(report["noise_floor"]) == ["0.0", "0.001", "0.003", "0.01", "0.03"]
     assert report["noise_floor"]["0.0"] == 1.0  # unkicked: both real episodes fall
+    assert list(report["learned_noise_floor"]) == list(report["noise_floor"])
     closed = report["closed_loop"]
     assert closed["real_lengths"] == [int(n) for n in closed["real_lengths"]]
     assert max(closed["real_lengths"]) < 1000
@@ -61,4 +62,27 @@ def test_noise_floor_brackets_the_real_falls():
     real = real_episodes(expert, 2, 0, 150)
     floor = noise_floor(expert, np.ones(11), levels=(0.0, 0.5), episodes=2, max_steps=150)
     assert floor["0.0"] == real["terminal"].sum() / 2
+    assert floor["0.5"] == 1.0
+
+
+def test_learned_noise_floor_matches_plain_learned_episodes_unkicked():
+    """Unkicked, the learned env falls as in its plain seed-matched episodes; kicks of half a
+    state's spread every step fell every episode there too."""
+    import gymnasium as gym
+
+    from dreamenv.evaluation.falls import learned_noise_floor
+
+    expert = behaviour_policy("hopper", "expert", deterministic=True)
+    env = gym.make("DyDiff-Hopper", max_episode_steps=150, precision="float32")
+    rng, falls = np.random.default_rng(0), 0
+    for k in range(2):
+        obs, _ = env.reset(seed=k)
+        while True:
+            obs, _, terminated, truncated, _ = env.step(expert.act(obs[None], rng)[0])
+            if terminated or truncated:
+                falls += int(terminated)
+                break
+    floor = learned_noise_floor(expert, None, np.ones(11), levels=(0.0, 0.5), episodes=2,
+                                max_steps=150)
+    assert floor["0.0"] == falls / 2
     assert floor["0.5"] == 1.0

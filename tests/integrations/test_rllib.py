@@ -166,7 +166,9 @@ def test_the_run_ends_at_its_iterations_else_at_the_first_budget_it_crosses():
     (dict(minutes=-1, steps=10), "imagine needs a budget"),
     (dict(minutes=0, steps=-5, iterations=2), "imagine needs a budget"),
     (dict(iteration_steps=-1), "--iteration-steps and --iteration-seconds must be 0 or more"),
-    (dict(iteration_seconds=-30.0), "--iteration-steps and --iteration-seconds must be 0 or more")])
+    (dict(iteration_seconds=-30.0), "--iteration-steps and --iteration-seconds must be 0 or more"),
+    (dict(denoising_steps=51), "--denoising-steps must be in 1..50"),
+    (dict(denoising_steps=-1), "--denoising-steps must be in 1..50")])
 def test_imagine_refuses_a_missing_or_negative_budget_before_training(tmp_path, budget, message):
     from dreamenv.integrations.imagine import ImagineConfig, run_imagine
 
@@ -383,6 +385,20 @@ def test_the_main_job_takes_shipped_models_by_name_alone_or_as_an_ensemble(tmp_p
     with pytest.raises(ValueError, match="'walkr2d-rme' in 'walker2d\\+walkr2d-rme': no such "
                        "checkpoint directory, nor a shipped model .*walker2d-rme"):
         resolved_models("walker2d+walkr2d-rme")
+
+
+def test_denoising_steps_reach_every_learned_env_of_the_run():
+    """The training env's config, the validation env and the final comparison's env kwargs all
+    sample with --denoising-steps; left at 0 the model's own count is not overridden."""
+    from dreamenv.integrations.imagine import ImagineConfig, env_config, learned_env_kwargs
+    from dreamenv.integrations.validation import HeldOutScore
+
+    cfg = ImagineConfig.for_task("walker2d", denoising_steps=5)
+    assert env_config(cfg)["denoising_steps"] == 5
+    score = HeldOutScore("walker2d", "walker2d-rme", episodes=1, env_kwargs=learned_env_kwargs(cfg))
+    assert score.env.core.predict_kwargs["steps"] == 5
+    assert "denoising_steps" not in env_config(ImagineConfig.for_task("walker2d"))
+    assert learned_env_kwargs(ImagineConfig()) == {}
 
 
 @pytest.mark.parametrize("option", ["model", "validation_model"])
