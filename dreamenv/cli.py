@@ -179,7 +179,13 @@ def cmd_compare(args: argparse.Namespace) -> None:
     policies = dict(load_policy(spec, args.task) for spec in args.policies)
     if len(policies) < len(args.policies):
         raise ValueError("two policy specs have the same label; name them with LABEL=SPEC")
+    env_kwargs = {"device": args.device} if args.device else {}
+    if args.denoising_steps is not None:
+        env_kwargs["denoising_steps"] = args.denoising_steps
     if args.agent_conf:  # the policies play as MaMuJoCo teams, through PettingZoo
+        if env_kwargs:
+            raise ValueError("--device and --denoising-steps apply to single-agent policies, "
+                             "not with --agent-conf")
         try:
             from dreamenv.multiagent.compare import compare_joint_policies
         except ImportError as exc:
@@ -190,7 +196,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     else:
         report = compare_policies(policies, episodes=args.episodes, seed=args.seed,
                                   max_steps=args.max_steps, task=args.task, model=args.model,
-                                  env_kwargs={"device": args.device} if args.device else None)
+                                  env_kwargs=env_kwargs)
     report["specs"] = list(args.policies)
     write_report(report, args.out)
     print(format_report(report))
@@ -345,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default="hopper", choices=sorted(TASKS))
     p.add_argument("--device", help="where the learned env's model runs (cuda, cuda:1; "
                                     "default the CPU)")
+    p.add_argument("--denoising-steps", type=_positive_int,
+                   help="the learned env's sampling steps (default: the model's)")
     p.add_argument("--agent-conf", help="play each policy as a MaMuJoCo team (e.g. 3x1: its "
                                         "action split among the agents) in the multi-agent "
                                         "DyDiff env and real MaMuJoCo")

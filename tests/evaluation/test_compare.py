@@ -99,3 +99,24 @@ def test_compare_cli(tmp_path, capsys):
     assert report["specs"][1].startswith("zeros=")
     assert main(["compare", "random", "random", "--out", str(tmp_path)]) == 2
     assert "same label" in capsys.readouterr().err
+
+
+def test_compare_cli_samples_with_the_denoising_steps_asked_for(tmp_path, monkeypatch):
+    """--denoising-steps reaches the learned env (one step differs from the model's two), and
+    is refused for teams, whose env does not take it."""
+    import dreamenv.evaluation.compare as compare
+    from dreamenv.cli import main
+
+    made = []
+    make_vec = compare.gym.make_vec
+
+    def spy(env_id, **kwargs):
+        made.append(kwargs)
+        return make_vec(env_id, **kwargs)
+
+    monkeypatch.setattr(compare.gym, "make_vec", spy)
+    assert main(["compare", "zeros=tests.evaluation.test_compare:zero_policy", "--episodes", "1",
+                 "--max-steps", "5", "--denoising-steps", "1", "--out", str(tmp_path)]) == 0
+    assert made[0]["denoising_steps"] == 1  # the learned env is made first
+    assert main(["compare", "random", "--agent-conf", "3x1", "--denoising-steps", "3",
+                 "--out", str(tmp_path)]) == 2
