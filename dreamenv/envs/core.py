@@ -228,7 +228,11 @@ class ImaginedBatch:
         continues from; returns the kicked states ``(k, S)`` (float64). A robustness probe:
         how large a per-step push a gait survives in the model (evaluation/falls.py)."""
         current = self.window.states[:, -1]
-        kicked = current[rows].cpu().double().numpy() + np.asarray(delta, dtype=np.float64)
+        delta = np.asarray(delta, dtype=np.float64)
+        if delta.shape != (len(rows), current.shape[1]) or not np.isfinite(delta).all():
+            raise ValueError(f"kick must be a finite array of shape {(len(rows), current.shape[1])}"
+                             f", got shape {delta.shape}")
+        kicked = current[rows].cpu().double().numpy() + delta
         current[rows] = torch.as_tensor(kicked, dtype=current.dtype, device=self.device)
         return kicked
 
