@@ -215,18 +215,21 @@ def main() -> None:
     # The peer alternates with the NumPy vector env nearest its own N = 1029, round by round.
     paired = min(args.sizes, key=lambda n: abs(n - PEER_N)) if args.peer_python else None
 
-    def measure(label: str, n: int, with_peer: bool = False, **env_options) -> dict:
-        env = (gym.make(learned_id, **env_options) if n == 1 else
+    def measure(label: str, n: int, with_peer: bool = False, single: bool = False,
+                **env_options) -> dict:
+        """``single``: one ``gym.make`` env (``n`` is 1), else a vector env of ``n`` (which
+        may be 1 too: ``--sizes 1`` measures ``make_vec`` at one row)."""
+        env = (gym.make(learned_id, **env_options) if single else
                gym.make_vec(learned_id, num_envs=n, **env_options))
         core = env.unwrapped.core
         timer = PredictTimer(core.model)
         rates, ratios, against_peer, elapsed = [], [], [], 0.0
         # Single envs alternate with the real one, the paired vector env with the peer.
-        for _ in range(args.rounds if n == 1 or with_peer else 1):
-            reference = real if n > 1 or args.rounds == 1 else single_env_rate(real_env,
-                                                                               args.seconds)
+        for _ in range(args.rounds if single or with_peer else 1):
+            reference = real if not single or args.rounds == 1 else single_env_rate(
+                real_env, args.seconds)
             start = clock()
-            rates.append(single_env_rate(env, args.seconds) if n == 1 else
+            rates.append(single_env_rate(env, args.seconds) if single else
                          vector_env_rate(env, args.seconds))
             elapsed += clock() - start
             ratios.append(rates[-1] / reference)
@@ -242,7 +245,7 @@ def main() -> None:
                 "x peer": float(np.median(against_peer)) if against_peer else "-",
                 "model %": 100 * share, "roofline %": 100 * flops / peak[precision]}
 
-    rows.append(measure(learned_id, 1, **options))
+    rows.append(measure(learned_id, 1, single=True, **options))
     for n in args.sizes if "numpy" in args.interfaces else []:
         rows.append(measure(f"{learned_id} make_vec", n, with_peer=n == paired, **options))
     for n in args.sizes if "tensors" in args.interfaces else []:  # interface on the device
@@ -254,9 +257,9 @@ def main() -> None:
         dims = spaces.observation_space.shape[0], spaces.action_space.shape[0]
         ensemble = GaussianEnsemble(EnsembleConfig(), *dims).eval().to(args.device or "cpu")
         # (speed needs no training)
-        for n in [1, *args.sizes]:
-            label = f"{learned_id}{'' if n == 1 else ' make_vec'}, MBPO ensemble"
-            rows.append(measure(label, n, model=ensemble, device=args.device))
+        for single, n in [(True, 1), *((False, n) for n in args.sizes)]:
+            label = f"{learned_id}{'' if single else ' make_vec'}, MBPO ensemble"
+            rows.append(measure(label, n, single=single, model=ensemble, device=args.device))
     if args.peer_python:
         if not peer_rounds:  # no NumPy vector env to pair it with: run it once
             peer_rounds.append(peer_rates(args.peer_python))
