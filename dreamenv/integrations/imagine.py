@@ -13,7 +13,11 @@ resumes from it), ``report.json``, ``returns.png`` and, at the end, the seed-mat
 the agent and the behaviour policies in both envs (``compare.json`` / ``compare.png``). With
 ``--validation-model`` every iteration's policy is also scored in a second learned env it never
 trains in, and the best-scoring checkpoint is kept as ``best_checkpoint/``
-(:mod:`dreamenv.integrations.validation`), an offline choice of the policy to deploy.
+(:mod:`dreamenv.integrations.validation`), an offline choice of the policy to deploy. With
+``--bc-dataset`` the policy starts from a behaviour clone of that data
+(:mod:`dreamenv.integrations.behaviour_cloning`): the clone is kept as ``bc_checkpoint/``, its
+fit and real return go to ``behaviour_cloning.json``, and the final comparison has it as
+``behaviour-clone``.
 
 A task's module may carry a recipe for this job (``Task.imagine_options``: e.g. HalfCheetah's
 PPO networks and batch shape); ``ImagineConfig.for_task`` and the command line apply it under
@@ -147,6 +151,17 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
             running_statistics(algorithm, load=read_observation_norm(checkpoint))
     elif cfg.algo.upper() == "PPO" and cfg.ppo_log_std_init is not None:
         start_log_std(algorithm, cfg.ppo_log_std_init)
+    if not resume and cfg.bc_dataset:
+        from dreamenv.integrations.behaviour_cloning import behaviour_cloned_start
+
+        clone = behaviour_cloned_start(algorithm, cfg.bc_dataset, get_task(cfg.task).env_id,
+                                       cfg.bc_epochs, cfg.seed, cfg.running_normalization,
+                                       envs.get("observation_norm"))
+        norm = (running_statistics(algorithm)[0] if cfg.running_normalization
+                else envs.get("observation_norm"))
+        clone.real_return = real(_trained_policy(cfg, algorithm, norm))  # before any PPO step
+        _save_checkpoint(algorithm, out_dir / "bc_checkpoint", norm)  # in the final comparison
+        (out_dir / "behaviour_cloning.json").write_text(json.dumps(vars(clone), indent=1))
     elapsed0 = log[-1]["time_s"] if log else 0.0
     start = time.perf_counter()
     total, unit = _budget(cfg, None)
@@ -192,9 +207,12 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
         comparison, references = None, {}
         if cfg.compare_episodes:
             agents = {"agent": _trained_policy(cfg, algorithm, norm)}
+            from dreamenv.evaluation.policies import load_policy  # a team's or one agent's
             if validate and best_checkpoint.is_dir():
-                from dreamenv.evaluation.policies import load_policy  # a team's or one agent's
                 agents["agent-validated"] = load_policy(str(best_checkpoint), cfg.task)[1]
+            if cfg.bc_dataset and (out_dir / "bc_checkpoint").is_dir():  # where it started
+                agents["behaviour-clone"] = load_policy(str(out_dir / "bc_checkpoint"),
+                                                        cfg.task)[1]
             comparison = _final_comparison(cfg, envs.get("model"), agents, out_dir)
             references = {f"{name} policy, real": comparison["policies"][name]["real_return"]
                           for name in ("random", "medium") if name in comparison["policies"]}

@@ -120,6 +120,14 @@ class ImagineConfig:
     keep_iterations: bool = False
     """Keep a copy of every iteration's checkpoint as ``iterations/NNN/`` (a few MB each), to
     judge selection rules afterwards (benchmarks/policy_selection.py)."""
+    bc_dataset: str = ""
+    """Start the policy from behaviour cloning on this dataset (a name such as
+    walker2d-medium, made first if missing, or a D4RL-format file), as offline RL starts from
+    the data: the action mean fitted to the data's actions, the log-std at the clone's residual
+    spread, running statistics starting at the data's (integrations/behaviour_cloning.py).
+    PPO with a free log-std, fresh runs only ('' = start from scratch)."""
+    bc_epochs: int = 5
+    """Passes over the dataset for --bc-dataset."""
     agent_conf: str = ""
     """Train MaMuJoCo's factorisation of the body as a team of agents ('3x1': one agent per
     Hopper joint, through PettingZoo and RLlib's multi-agent API, evaluated in real MaMuJoCo);
@@ -160,6 +168,13 @@ class ImagineConfig:
         if self.running_normalization and self.num_env_runners > 1:
             raise ValueError("--running-normalization keeps its statistics in one env runner; "
                              f"use --num-env-runners 0 or 1, not {self.num_env_runners}")
+        if self.bc_dataset and (self.agent_conf or self.algo.upper() != "PPO"
+                                or self.ppo_log_std_init is None):
+            raise ValueError("--bc-dataset starts single-agent PPO with a free log-std "
+                             "(--ppo-log-std-init); not with --agent-conf, SAC or a log-std "
+                             "network output")
+        if self.bc_epochs < 1:
+            raise ValueError(f"--bc-epochs must be 1 or more, got {self.bc_epochs}")
         if not self.reward_scale > 0:
             raise ValueError(f"--reward-scale must be positive, got {self.reward_scale}")
         if min(self.minutes, self.steps, self.iterations) < 0 or not (
