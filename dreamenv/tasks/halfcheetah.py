@@ -15,8 +15,8 @@ TASK = Task(
     random_return=-280.178953, expert_return=12135.0, behaviour_steps=200_000,
     # The main job's recipe (README, "Every task"; every run: docs/main-job-tasks.md): the
     # policy starts from a behaviour clone of halfcheetah-medium, as Walker2d's does (from
-    # scratch five seeds of ten beat the medium policy in 3M steps; from the clone four of four
-    # did, by 1,670-1,830, in 1M, still climbing), then rl-zoo's HalfCheetah PPO shape (256x256
+    # scratch five seeds of ten beat the medium policy in 3M steps; from the clone six of six
+    # did, by 1,470-1,830, in 1M, still climbing), then rl-zoo's HalfCheetah PPO shape (256x256
     # ReLU networks, a free log-std, which the clone starts at its residual spread, gamma
     # 0.98, GAE 0.92, clip 0.1, grad clip 0.8) and many gradient steps per imagined batch (with
     # the default 64x64 tanh head the job plateaued near 1,100, a third of the medium policy).
