@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamenv._atomic import recover_dir, swap_in_dir
+from dreamenv._atomic import atomic_path, recover_dir, swap_in_dir
 from dreamenv._progress import progress
 from dreamenv.integrations.imagine_config import ImagineConfig
 from dreamenv.integrations.imagine_report import (  # noqa: F401 (format_summary: the CLI's)
@@ -161,7 +161,8 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
                 else envs.get("observation_norm"))
         clone.real_return = real(_trained_policy(cfg, algorithm, norm))  # before any PPO step
         _save_checkpoint(algorithm, out_dir / "bc_checkpoint", norm)  # in the final comparison
-        (out_dir / "behaviour_cloning.json").write_text(json.dumps(vars(clone), indent=1))
+        with atomic_path(out_dir / "behaviour_cloning.json") as tmp:
+            tmp.write_text(json.dumps(vars(clone), indent=1))
     elapsed0 = log[-1]["time_s"] if log else 0.0
     start = time.perf_counter()
     total, unit = _budget(cfg, None)
