@@ -114,10 +114,11 @@ def clone_policy(algorithm, observations: np.ndarray, actions: np.ndarray, epoch
             bar.close()
             with torch.no_grad():
                 residual = torch.cat([means(chunk) for chunk in obs.split(65536)]) - target
-                log_std = residual.pow(2).mean(0).sqrt().clamp_min(1e-3).log()
+                squared = residual.pow(2)
+                log_std = squared.mean(0).sqrt().clamp_min(1e-3).log()
                 module.pi.log_std.copy_(log_std)
             reports.append(CloneReport(dataset, len(obs), epochs, before,
-                                       _mse(means, obs, target), log_std.tolist()))
+                                       squared.mean().item(), log_std.tolist()))
 
     algorithm.learner_group.foreach_learner(fit)
     algorithm.env_runner_group.sync_weights(
