@@ -113,7 +113,7 @@ def run_imagine(cfg: ImagineConfig, out_dir: str | Path) -> dict:
                  log_to_driver=False, ignore_reinit_error=True)
     log: list[dict] = []
     best_checkpoint = out_dir / "best_checkpoint"
-    for directory in (checkpoint, best_checkpoint):
+    for directory in (checkpoint, best_checkpoint, out_dir / "bc_checkpoint"):
         recover_dir(directory)  # killed mid-swap: the old one is complete
     resume = checkpoint.is_dir() and report_file.is_file()
     if resume:
